@@ -1,0 +1,1 @@
+"""ConvRNN reproduction package."""
