@@ -1,0 +1,106 @@
+# Shared paths, wildcard constraints and input functions (no rules here).
+import json
+from pathlib import Path
+
+from convrnn.workflow import (
+    brainscore_filename,
+    model_spec,
+    search_model_ids,
+    search_study_name,
+)
+
+SYNTHETIC = config["data"]["source"] == "synthetic"
+CONFIG_MODELS = list(config["models"])
+# In the synthetic default the behavioural (OST) images are the neural stimulus set; for real data they are Kar2019's.
+BEHAVIOR_SET = "neural" if SYNTHETIC else "behavior"
+STIMSETS = ["neural"] if SYNTHETIC else ["neural", "behavior"]
+FIGURES = ["task", "neural", "best_layer", "behavior", "pareto", "dynamics"]
+SEARCH_FIGURES = ["search_features", "search_progress"]
+SEARCH = config["search"]
+SEARCH_ON = SEARCH["enabled"]
+SEARCH_STUDY = search_study_name(SEARCH) if SEARCH_ON else ""
+
+
+wildcard_constraints:
+    model=r"[A-Za-z][A-Za-z0-9_]*",
+    stimset=r"train|val|neural|behavior",
+    worker=r"[0-9]+",
+
+
+def stim(stimset, kind):
+    """kind: images (safetensors, uint8 N x H x W x 3) or meta (Parquet, one row per image)."""
+    ext = "safetensors" if kind == "images" else "parquet"
+    return f"results/data/stimuli/{stimset}_{kind}.{ext}"
+
+
+def selected_models():
+    """Searched models to train: known only after the `select_architectures` checkpoint has run."""
+    ids = search_model_ids(config)
+    if ids:
+        checkpoints.select_architectures.get()
+    return ids
+
+
+def all_models():
+    return CONFIG_MODELS + selected_models()
+
+
+def spec_of(wildcards, input):
+    selected = input.get("selected") if hasattr(input, "get") else None
+    return json.dumps(model_spec(config, wildcards.model, selected), sort_keys=True)
+
+
+def task_data(wildcards=None):
+    """Task (classification) data: generated stimuli in the synthetic default; ImageNet (a params path) otherwise."""
+    if not SYNTHETIC:
+        return {}
+    return {
+        f"{s}_{k}": stim(s, k) for s in ("train", "val") for k in ("images", "meta")
+    }
+
+
+def selection_input(wildcards):
+    """Searched models are defined by the selection table written by the search checkpoint."""
+    if wildcards.model in config["models"]:
+        return {}
+    return {"selected": "results/search/selected.parquet"}
+
+
+def training_data(wildcards):
+    return task_data() | selection_input(wildcards)
+
+
+def figure_paths(name):
+    return [f"results/figures/{name}.{ext}" for ext in config["figures"]["formats"]]
+
+
+def configured_model_outputs(wildcards):
+    """Per-model results of the configured models: known before the search ends, so they start right away."""
+    per_model = [
+        "results/neural/fits/{model}.parquet",
+        "results/behavior/{model}.parquet",
+    ]
+    per_model.append("results/models/{model}/size.parquet")
+    return ["results/neural/ceiling.parquet"] + expand(per_model, model=CONFIG_MODELS)
+
+
+def final_outputs(wildcards):
+    """Aggregates and figures: they include the searched models, so they wait for the search checkpoint."""
+    out = ["results/training/summary.parquet", "results/training/dynamics_fits.parquet"]
+    out += ["results/neural/summary.parquet", "results/behavior/summary.parquet"]
+    out += expand("results/neural/fits/{model}.parquet", model=all_models())
+    for name in FIGURES + (SEARCH_FIGURES if SEARCH_ON else []):
+        out += figure_paths(name)
+    return out
+
+
+def brainscore_file(identifier, kind):
+    """Path of a sha1-checked Brain-Score download (kind: assembly | csv | zip)."""
+    return f"{config['data']['brainscore']['cache_dir']}/{brainscore_filename(identifier, kind)}"
+
+
+def stimulus_set_of(stimset):
+    bs = config["data"]["brainscore"]
+    return {"neural": bs["stimulus_set"], "behavior": bs["behavior_stimulus_set"]}[
+        stimset
+    ]

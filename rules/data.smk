@@ -1,0 +1,93 @@
+# Stage 1: stimuli and neural/behavioural data.
+# synthetic: generated HvM-like stimuli + responses of a hidden ground-truth network (offline default).
+# real: Brain-Score MajajHong2015 (10 ms bins) and Kar2019, sha1-checked downloads converted to the same schemas.
+
+
+if SYNTHETIC:
+
+    rule generate_stimuli:
+        output:
+            **{
+                f"{s}_{k}": stim(s, k)
+                for s in ("train", "val", "neural")
+                for k in ("images", "meta")
+            },
+        log:
+            "results/logs/generate_stimuli.log",
+        conda:
+            "../envs/convrnn.yaml"
+        params:
+            stimuli=config["data"]["stimuli"],
+            image_size=config["data"]["image_size"],
+            seed=config["seed"],
+        script:
+            "../workflow/scripts/generate_stimuli.py"
+
+    rule simulate_neural:
+        input:
+            images=stim("neural", "images"),
+            meta=stim("neural", "meta"),
+        output:
+            responses="results/data/neural/responses.parquet",
+            sites="results/data/neural/sites.parquet",
+            behavior="results/data/neural/behavior.parquet",
+        log:
+            "results/logs/simulate_neural.log",
+        conda:
+            "../envs/convrnn.yaml"
+        params:
+            neural=config["data"].get("synthetic_neural", {}),
+            seed=config["seed"] + 1,
+        script:
+            "../workflow/scripts/simulate_neural.py"
+
+else:
+    BRAINSCORE = config["data"]["brainscore"]
+
+    localrules:
+        download_brainscore,  # compute nodes often have no internet
+
+    rule download_brainscore:
+        output:
+            f"{BRAINSCORE['cache_dir']}/{{filename}}",
+        log:
+            "results/logs/download_brainscore/{filename}.log",
+        retries: 3
+        conda:
+            "../envs/convrnn.yaml"
+        params:
+            cache_dir=lambda wc, output: str(Path(output[0]).parent),
+        script:
+            "../workflow/scripts/download_brainscore.py"
+
+    rule convert_neural:
+        input:
+            assembly=brainscore_file(BRAINSCORE["neural_assembly"], "assembly"),
+            behavior=brainscore_file(BRAINSCORE["behavior_assembly"], "assembly"),
+        output:
+            responses="results/data/neural/responses.parquet",
+            sites="results/data/neural/sites.parquet",
+            behavior="results/data/neural/behavior.parquet",
+        log:
+            "results/logs/convert_neural.log",
+        conda:
+            "../envs/convrnn.yaml"
+        script:
+            "../workflow/scripts/convert_neural.py"
+
+    rule convert_stimuli:
+        input:
+            csv=lambda wc: brainscore_file(stimulus_set_of(wc.stimset), "csv"),
+            zip=lambda wc: brainscore_file(stimulus_set_of(wc.stimset), "zip"),
+        output:
+            images=stim("{stimset}", "images"),
+            meta=stim("{stimset}", "meta"),
+        log:
+            "results/logs/convert_stimuli/{stimset}.log",
+        conda:
+            "../envs/convrnn.yaml"
+        params:
+            image_size=config["data"]["image_size"],
+            images_dir=lambda wc: f"{BRAINSCORE['cache_dir']}/images/{stimulus_set_of(wc.stimset)}",
+        script:
+            "../workflow/scripts/convert_stimuli.py"

@@ -1,0 +1,90 @@
+# Stage 3: training every model (configured ones and searched winners) through one training engine.
+# Killed jobs resume: the engine checkpoints to results/models/{model}/checkpoint.pt (kept until the job succeeds).
+
+
+rule train_model:
+    input:
+        unpack(training_data),
+    output:
+        weights="results/models/{model}/weights.safetensors",
+        metrics="results/models/{model}/metrics.parquet",
+        dynamics="results/models/{model}/dynamics.parquet",
+        result="results/models/{model}/result.parquet",
+    log:
+        "results/logs/train_model/{model}.log",
+    benchmark:
+        "results/benchmarks/train_model/{model}.tsv"
+    conda:
+        "../envs/convrnn.yaml"
+    threads: config["threads"]
+    resources:
+        runtime=lambda wc, attempt: 60 * attempt,
+    params:
+        spec=spec_of,
+        training=config["training"],
+        num_classes=config["data"].get("stimuli", {}).get("n_categories", 1000),
+        imagenet=config["data"].get("imagenet"),
+        image_size=config["data"]["image_size"],
+        device=config["device"],
+        seed=config["seed"],
+    script:
+        "../workflow/scripts/train_model.py"
+
+
+rule model_size:
+    input:
+        unpack(selection_input),
+    output:
+        "results/models/{model}/size.parquet",
+    log:
+        "results/logs/model_size/{model}.log",
+    conda:
+        "../envs/convrnn.yaml"
+    params:
+        spec=spec_of,
+        num_classes=config["data"].get("stimuli", {}).get("n_categories", 1000),
+        image_size=config["data"]["image_size"],
+        times=config["presentation"]["neural_times"],
+    script:
+        "../workflow/scripts/model_size.py"
+
+
+rule summarize_training:
+    input:
+        results=lambda wc: expand(
+            "results/models/{model}/result.parquet", model=all_models()
+        ),
+        sizes=lambda wc: expand(
+            "results/models/{model}/size.parquet", model=all_models()
+        ),
+    output:
+        "results/training/summary.parquet",
+    log:
+        "results/logs/summarize_training.log",
+    conda:
+        "../envs/convrnn.yaml"
+    params:
+        models=lambda wc: all_models(),
+        arches=lambda wc: [
+            model_spec(config, m, "results/search/selected.parquet")["arch"]
+            for m in all_models()
+        ],
+    script:
+        "../workflow/scripts/summarize_training.py"
+
+
+rule analyze_dynamics:
+    input:
+        dynamics=lambda wc: expand(
+            "results/models/{model}/dynamics.parquet", model=all_models()
+        ),
+    output:
+        "results/training/dynamics_fits.parquet",
+    log:
+        "results/logs/analyze_dynamics.log",
+    conda:
+        "../envs/convrnn.yaml"
+    params:
+        models=lambda wc: all_models(),
+    script:
+        "../workflow/scripts/analyze_dynamics.py"

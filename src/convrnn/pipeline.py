@@ -1,0 +1,82 @@
+"""Building blocks the workflow scripts share: models from specs, task datasets, the search-trial objective."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device: 'cuda' requested but no CUDA device is available (use 'auto' or 'cpu')")
+    return torch.device(device)
+
+
+def build_from_spec(spec: Mapping[str, Any] | str, num_classes: int) -> torch.nn.Module:
+    """``spec`` = {"arch": zoo name, "overrides": {...}} (or its JSON)."""
+    from convrnn.models import build
+
+    if isinstance(spec, str):
+        spec = json.loads(spec)
+    overrides = {"num_classes": num_classes, **(spec.get("overrides") or {})}
+    return build(spec["arch"], **overrides)
+
+
+def load_trained(spec, num_classes: int, weights_path: str | Path) -> torch.nn.Module:
+    from safetensors.torch import load_file
+
+    model = build_from_spec(spec, num_classes)
+    state = load_file(str(weights_path))
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{weights_path}: weights do not match the model spec (missing {missing[:5]}, unexpected {unexpected[:5]})")
+    return model.eval()
+
+
+def task_datasets(inputs: Mapping[str, str], *, imagenet: Mapping | None, image_size: int, subset: bool = False):
+    """(train, val, num_classes) for the classification task.
+
+    Synthetic default: the generated train/val stimulus sets. Real: ImageNet (the search uses a low-resolution subset).
+    """
+    if "train_images" in inputs:
+        from convrnn.data.stimuli import StimulusDataset
+
+        train = StimulusDataset(inputs["train_images"], inputs["train_meta"], augment=True)
+        val = StimulusDataset(inputs["val_images"], inputs["val_meta"])
+        return train, val, train.num_classes
+    if not imagenet:
+        raise ValueError("data.imagenet: required when data.source is 'real'")
+    from convrnn.data.imagenet import imagenet_datasets
+
+    kwargs = dict(image_size=image_size, resize_size=imagenet.get("resize_size"))  # None: scales with image_size
+    if subset:
+        kwargs.update(subset_classes=imagenet.get("subset_classes", 100), subset_per_class=imagenet.get("subset_per_class", 260))
+    train, val = imagenet_datasets(imagenet["root"], **kwargs)
+    return train, val, len(train.classes) if hasattr(train, "classes") else 1000
+
+
+def trial_objective(*, base_arch: str, overrides: Mapping, num_classes: int, train_set, val_set,
+                    training: Mapping, device: str, workdir: str | Path, seed: int = 0):
+    """One search trial = a short real training of the sampled architecture; returns validation top-1."""
+    from convrnn.models import build
+    from convrnn.training import TrainConfig, fit
+
+    cfg = TrainConfig.from_dict({"seed": seed, "device": device, **training})
+
+    def objective(params: Mapping[str, Any], trial_number: int | None = None) -> float:
+        model = build(base_arch, num_classes=num_classes, **{**overrides, **params})
+        out_dir = Path(workdir) / f"trial{trial_number if trial_number is not None else 'x'}"
+        result = fit(model, train_set, val_set, cfg, out_dir)
+        if result.get("diverged"):
+            return math.nan
+        return float(result["val_top1"])
+
+    return objective

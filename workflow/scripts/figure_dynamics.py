@@ -1,0 +1,12 @@
+"""Rule figure_dynamics: late-training weight diffusion with fitted exponents."""
+from pathlib import Path
+
+import pandas as pd
+
+from convrnn.figures import plot_dynamics
+from convrnn.io import read_parquet
+from convrnn.workflow import setup_script
+
+setup_script(snakemake)
+dynamics = pd.concat([read_parquet(f).assign(model=Path(f).parent.name) for f in snakemake.input.dynamics])
+plot_dynamics(dynamics, read_parquet(snakemake.input.fits), snakemake.output)

@@ -1,0 +1,22 @@
+"""Rule model_size: parameters and units (output activations summed over layers and time steps)."""
+import json
+
+import pandas as pd
+
+from convrnn.io import write_parquet
+from convrnn.models import count_params, count_units
+from convrnn.pipeline import build_from_spec
+from convrnn.workflow import setup_script
+
+log = setup_script(snakemake, use_torch=True)
+p = snakemake.params
+model = build_from_spec(json.loads(p.spec), p.num_classes)
+row = {
+    "model": snakemake.wildcards.model,
+    "n_params": count_params(model),
+    "n_units": count_units(model, p.image_size, p.times),
+    "image_size": p.image_size,
+    "times": p.times,
+}
+write_parquet(pd.DataFrame([row]), snakemake.output[0])
+log.info("%s", row)

@@ -1,0 +1,22 @@
+"""Rule neural_fit: cross-validated predictivity per layer x model step x neural bin x site."""
+from convrnn.features import load_feature_set
+from convrnn.io import read_parquet, write_parquet
+from convrnn.neural import NeuralData, score_features
+from convrnn.pipeline import resolve_device
+from convrnn.workflow import setup_script
+
+log = setup_script(snakemake, use_torch=True)
+p = snakemake.params
+fs = load_feature_set(snakemake.input.features, snakemake.input.index)
+meta = read_parquet(snakemake.input.meta, required=["stimulus_id", "object"]).set_index("stimulus_id").loc[fs.stimulus_ids]
+neural = NeuralData.from_long(read_parquet(snakemake.input.responses), stimulus_ids=fs.stimulus_ids)
+fits = score_features(
+    fs.features, neural, meta.reset_index(), convention=p.neural["convention"], n_splits=p.neural["n_splits"],
+    pairing=p.neural["pairing"], step_ms=p.step_ms, latency_offset_ms=p.latency_offset_ms,
+    device=resolve_device(p.device), seed=p.seed,
+)
+layer_index = fs.index.drop_duplicates("layer").set_index("layer")["layer_index"]
+fits.insert(0, "model", snakemake.wildcards.model)
+fits.insert(2, "layer_index", fits["layer"].map(layer_index).astype("int32"))
+write_parquet(fits, snakemake.output[0])
+log.info("%d rows", len(fits))
