@@ -1,0 +1,325 @@
+"""Real Brain-Score data: sha1-checked download, and netCDF / csv+zip -> project Parquet.
+
+Brain-Score stores assemblies as netCDF written from xarray with every MultiIndex reset, so on disk
+each dimension (``presentation``, ``neuroid``, ``time_bin``, ``decoder``) carries plain coordinate
+variables (``stimulus_id`` or the older ``image_id``, ``repetition``, ``object_name``, ``region``,
+``neuroid_id``, ``time_bin_start``/``time_bin_end``) and there is one data variable (``data`` or
+``__xarray_dataarray_variable__``). Stimulus sets are a csv (one row per image, ``filename`` = path
+inside the zip) plus a zip of images. See docs/real_data.md.
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import shutil
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import xarray as xr
+
+from convrnn.data.brainscore_catalog import FAULTY_SITES, CatalogEntry, lookup
+from convrnn.io import atomic_path, write_parquet
+
+log = logging.getLogger(__name__)
+
+#: Window given to assemblies without time-bin coordinates. 70-170 ms is the Brain-Score static
+#: window (Schrimpf et al. 2018); not checked against the files here (neural_anchors.md §1.3).
+STATIC_WINDOW_MS = (70, 170)
+NEURAL_COLUMNS = ["stimulus_id", "site", "region", "time_bin_start_ms", "time_bin_end_ms", "repetition", "response"]
+_NEURAL_SCHEMA = pa.schema([
+    ("stimulus_id", pa.string()), ("site", pa.string()), ("region", pa.string()),
+    ("time_bin_start_ms", pa.int32()), ("time_bin_end_ms", pa.int32()),
+    ("repetition", pa.int32()), ("response", pa.float32()),
+])
+_CHUNK = 1 << 20
+
+
+# --------------------------------------------------------------------------------------------- fetch
+def sha1_of(path: str | os.PathLike) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        while block := f.read(_CHUNK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def brainio_home() -> Path:
+    """Brain-Score's cache root: ``$BRAINIO_HOME``, default ``~/.brainio`` (files at ``<root>/<sha1>/<name>``)."""
+    return Path(os.path.expanduser(os.environ.get("BRAINIO_HOME", "~/.brainio")))
+
+
+def fetch(entry: str | CatalogEntry, cache_dir: str | os.PathLike, *,
+          opener: Callable = urllib.request.urlopen, timeout_s: float = 60.0) -> Path:
+    """Return ``cache_dir/<filename>`` holding the entry's file, with its sha1 verified.
+
+    Order: (1) a correct file already in ``cache_dir``; (2) a correct pre-staged Brain-Score cache
+    file ``$BRAINIO_HOME/<sha1>/<filename>`` (or its legacy name), linked into ``cache_dir`` rather
+    than copied (assemblies are GBs); (3) a streamed download of ``entry.url`` to a temp file, moved
+    into place only when its length and sha1 match. A wrong file never ends up at the returned path.
+    """
+    entry = lookup(entry) if isinstance(entry, str) else entry
+    target = Path(cache_dir) / entry.filename
+    if target.exists():
+        actual = sha1_of(target)
+        if actual == entry.sha1:
+            return target
+        log.warning("%s: sha1 %s != expected %s; fetching again", target, actual, entry.sha1)
+        target.unlink()
+
+    staged_dir = brainio_home() / entry.sha1
+    for name in (entry.filename, *entry.legacy_filenames):
+        staged = staged_dir / name
+        if staged.is_file():
+            actual = sha1_of(staged)
+            if actual == entry.sha1:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                _link(staged.resolve(), target)
+                return target
+            log.warning("%s: pre-staged file has sha1 %s, expected %s; ignoring it", staged, actual, entry.sha1)
+
+    _download(entry, target, opener, timeout_s)
+    return target
+
+
+def _link(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)  # same filesystem: no copy, survives deletion of the brainio cache
+    except OSError:
+        dst.symlink_to(src)
+
+
+def _download(entry: CatalogEntry, target: Path, opener: Callable, timeout_s: float) -> None:
+    with atomic_path(target) as tmp:  # the temp file is removed on any error below
+        h, n = hashlib.sha1(), 0
+        try:
+            with opener(entry.url, timeout=timeout_s) as resp, open(tmp, "wb") as out:
+                expected_len = resp.headers.get("Content-Length")
+                while block := resp.read(_CHUNK):
+                    out.write(block)
+                    h.update(block)
+                    n += len(block)
+        except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, IncompleteRead
+            raise OSError(f"{entry.filename}: download from {entry.url} failed ({e}); to work offline, "
+                          f"stage the file as {brainio_home() / entry.sha1 / entry.filename}") from e
+        if expected_len is not None and n != int(expected_len):
+            raise OSError(f"{entry.filename}: truncated download from {entry.url}: got {n} of {expected_len} bytes")
+        actual = h.hexdigest()
+        if actual != entry.sha1:
+            raise ValueError(f"{entry.filename}: sha1 mismatch for {entry.url}: expected {entry.sha1}, got {actual}")
+
+
+# ------------------------------------------------------------------------------------------ netCDF
+def open_assembly(nc_path: str | os.PathLike) -> xr.DataArray:
+    """Open a Brain-Score assembly lazily, with ``image_id`` renamed to ``stimulus_id``."""
+    nc_path = Path(nc_path)
+    if not nc_path.is_file():
+        raise FileNotFoundError(f"{nc_path}: no such netCDF assembly")
+    with open(nc_path, "rb") as f:
+        magic = f.read(4)
+    # Brain-Score writes netCDF4 (HDF5); netCDF3 ("CDF") only appears in hand-made files.
+    engine = "h5netcdf" if magic == b"\x89HDF" else "scipy" if magic[:3] == b"CDF" else None
+    if engine is None:
+        raise ValueError(f"{nc_path}: not a netCDF file (magic bytes {magic!r})")
+    ds = xr.open_dataset(nc_path, engine=engine)
+    if len(ds.data_vars) != 1:
+        raise ValueError(f"{nc_path}: expected one data variable, found {list(ds.data_vars)}")
+    da = ds[next(iter(ds.data_vars))]
+    if "stimulus_id" not in da.coords and "image_id" in da.coords:
+        da = da.rename(image_id="stimulus_id")
+    return da
+
+
+def _coord(da: xr.DataArray, name: str, dim: str, nc_path) -> np.ndarray:
+    if name not in da.coords or da[name].dims != (dim,):
+        raise ValueError(f"{nc_path}: assembly needs coordinate {name!r} along {dim!r}; "
+                         f"has {sorted(str(c) for c in da.coords)}")
+    return da[name].values
+
+
+def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, region: str | None = None, *,
+                     drop_sites: Iterable[str] = FAULTY_SITES, rows_per_group: int = 2_000_000) -> Path:
+    """Write a neural assembly as the project's long Parquet table (``NEURAL_COLUMNS``).
+
+    Streams one time bin at a time (and within a bin at most ``rows_per_group`` rows) through a
+    pyarrow ParquetWriter, so the ~2e9-value temporal assembly never sits in memory as a table.
+    Row groups never straddle time bins. ``region`` keeps only sites of that region; sites in
+    ``drop_sites`` (default: Brain-Score's 40 faulty sites) are removed. Assemblies without a
+    ``time_bin`` coordinates (static assemblies) get one bin ``STATIC_WINDOW_MS``.
+    """
+    da = open_assembly(nc_path)
+    for dim in ("presentation", "neuroid"):
+        if dim not in da.dims:
+            raise ValueError(f"{nc_path}: assembly needs dimension {dim!r}; has {da.dims}")
+    if extra := set(da.dims) - {"presentation", "neuroid", "time_bin"}:
+        raise ValueError(f"{nc_path}: unexpected dimension(s) {sorted(extra)}")
+    stim = _coord(da, "stimulus_id", "presentation", nc_path).astype(str)
+    rep = _coord(da, "repetition", "presentation", nc_path).astype(np.int32)
+    sites = _coord(da, "neuroid_id", "neuroid", nc_path).astype(str)
+    regions = _coord(da, "region", "neuroid", nc_path).astype(str)
+
+    keep = ~np.isin(sites, list(drop_sites))
+    if (dropped := int((~keep).sum())):
+        log.info("%s: dropping %d faulty site(s)", nc_path, dropped)
+    if region is not None:
+        keep &= regions == region
+        if not keep.any():
+            raise ValueError(f"{nc_path}: no sites with region={region!r}; regions are {sorted(set(regions))}")
+    neuroid_idx = np.flatnonzero(keep)
+    sites, regions = sites[neuroid_idx], regions[neuroid_idx]
+
+    has_bin_coords = "time_bin_start" in da.coords and "time_bin_end" in da.coords
+    if "time_bin" in da.dims and (has_bin_coords or da.sizes["time_bin"] > 1):
+        bins = np.stack([_coord(da, "time_bin_start", "time_bin", nc_path),
+                         _coord(da, "time_bin_end", "time_bin", nc_path)], axis=1).astype(np.int32)
+    else:  # static assembly, with or without a size-1 time_bin dim
+        da = da.squeeze("time_bin", drop=True) if "time_bin" in da.dims else da
+        da = da.expand_dims("time_bin", axis=-1)
+        bins = np.array([STATIC_WINDOW_MS], dtype=np.int32)
+    da = da.transpose("presentation", "neuroid", "time_bin").variable  # plain Variable: cheap lazy slicing
+
+    n_pres, n_sites = len(stim), len(sites)
+    pres_per_group = max(1, rows_per_group // max(n_sites, 1))
+    site_col = pa.array(np.tile(sites, pres_per_group))
+    region_col = pa.array(np.tile(regions, pres_per_group))
+    with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, _NEURAL_SCHEMA) as writer:
+        for b, (t0, t1) in enumerate(bins):
+            for p0 in range(0, n_pres, pres_per_group):
+                p1 = min(p0 + pres_per_group, n_pres)
+                values = np.asarray(da[p0:p1, :, b].values, dtype=np.float32)[:, neuroid_idx]
+                n = values.size
+                writer.write_table(pa.table({
+                    "stimulus_id": pa.array(np.repeat(stim[p0:p1], n_sites)),
+                    "site": site_col.slice(0, n), "region": region_col.slice(0, n),
+                    "time_bin_start_ms": pa.array(np.full(n, t0, np.int32)),
+                    "time_bin_end_ms": pa.array(np.full(n, t1, np.int32)),
+                    "repetition": pa.array(np.repeat(rep[p0:p1], n_sites)),
+                    "response": pa.array(values.ravel()),
+                }, schema=_NEURAL_SCHEMA))
+    return Path(out_path)
+
+
+def convert_kar2019(nc_path: str | os.PathLike, out_path: str | os.PathLike, decoder: str = "svm") -> Path:
+    """Kar2019 OST assembly (dims ``decoder`` x ``presentation``) -> ``stimulus_id, i1, ost_ms, object``.
+
+    ``decoder`` picks the OST variant (``svm``, Brain-Score's choice, or ``logistic``). 2 of the 1320
+    images are duplicates; like Brain-Score we keep the first row of each ``stimulus_id``.
+    Images whose OST is undefined stay NaN.
+    """
+    da = open_assembly(nc_path)
+    decoders = [str(d) for d in _coord(da, "decoder", "decoder", nc_path)]
+    if decoder not in decoders:
+        raise ValueError(f"{nc_path}: decoder {decoder!r} not in {decoders}")
+    stim = _coord(da, "stimulus_id", "presentation", nc_path).astype(str)
+    df = pd.DataFrame({
+        "stimulus_id": stim,
+        "i1": _coord(da, "i1", "presentation", nc_path).astype(np.float64),
+        "ost_ms": da.isel(decoder=decoders.index(decoder)).values.astype(np.float64),
+        "object": _coord(da, "image_label", "presentation", nc_path).astype(str),
+    })
+    dup = df.duplicated("stimulus_id")
+    if dup.any():
+        log.info("%s: dropping %d duplicate stimulus_id row(s)", nc_path, int(dup.sum()))
+    return write_parquet(df[~dup].reset_index(drop=True), out_path)
+
+
+# ---------------------------------------------------------------------------------- stimulus sets
+_ALIASES = {  # project column <- csv columns, first present wins
+    "stimulus_id": ("stimulus_id", "image_id"),
+    "object": ("object_name", "image_label", "object"),
+    "category": ("category_name", "category"),
+    "variation": ("variation",),
+}
+
+
+def convert_stimulus_set(csv_path: str | os.PathLike, zip_path: str | os.PathLike,
+                         out_meta_path: str | os.PathLike, images_dir: str | os.PathLike) -> Path:
+    """Stimulus-set csv + zip -> metadata Parquet and extracted images.
+
+    Columns: ``stimulus_id, object, category, variation, image_path, object_id, category_id`` plus
+    every other csv column. ``image_path`` is ``images_dir/<filename>`` as given (relative paths
+    stay relative to the working directory). ``category``/``variation`` are null when the csv has
+    none (Kar2019). ``*_id`` are indices into the sorted unique names. The metadata file is written
+    last, so its presence means every image is extracted.
+    """
+    csv_path, zip_path, images_dir = Path(csv_path), Path(zip_path), Path(images_dir)
+    if not csv_path.is_file():
+        raise FileNotFoundError(f"{csv_path}: no such stimulus-set csv")
+    meta = pd.read_csv(csv_path)
+    if "filename" not in meta.columns:
+        raise ValueError(f"{csv_path}: missing column 'filename'; has {list(meta.columns)}")
+    for col, aliases in _ALIASES.items():
+        src = next((a for a in aliases if a in meta.columns), None)
+        if src is None and col in ("stimulus_id", "object"):
+            raise ValueError(f"{csv_path}: missing column, one of {list(aliases)}; has {list(meta.columns)}")
+        meta[col] = meta[src] if src is not None else pd.Series(pd.NA, index=meta.index, dtype="object")
+    meta["stimulus_id"] = meta["stimulus_id"].astype(str)
+    meta["object"] = meta["object"].astype(str)
+    meta["variation"] = meta["variation"].astype("Int64")
+    if meta["stimulus_id"].duplicated().any():
+        dups = meta.loc[meta["stimulus_id"].duplicated(), "stimulus_id"].unique()[:5].tolist()
+        raise ValueError(f"{csv_path}: duplicate stimulus_id values, e.g. {dups}")
+    meta["object_id"] = pd.Categorical(meta["object"], sorted(meta["object"].unique())).codes.astype(np.int64)
+    if meta["category"].notna().all():
+        cats = meta["category"].astype(str)
+        meta["category_id"] = pd.Categorical(cats, sorted(cats.unique())).codes.astype(np.int64)
+    else:
+        meta["category_id"] = pd.Series(pd.NA, index=meta.index, dtype="Int64")
+
+    _extract(zip_path, meta["filename"].astype(str).tolist(), images_dir)
+    meta["image_path"] = [str(images_dir / f) for f in meta["filename"].astype(str)]
+    first = ["stimulus_id", "object", "category", "variation", "image_path", "object_id", "category_id"]
+    return write_parquet(meta[first + [c for c in meta.columns if c not in first]], out_meta_path)
+
+
+def _extract(zip_path: Path, filenames: list[str], images_dir: Path) -> None:
+    if not zip_path.is_file():
+        raise FileNotFoundError(f"{zip_path}: no such stimulus-set zip")
+    root = images_dir.resolve()
+    with zipfile.ZipFile(zip_path) as zf:
+        members = set(zf.namelist())
+        missing = [f for f in filenames if f not in members]
+        if missing:
+            raise ValueError(f"{zip_path}: {len(missing)} csv filename(s) not in the zip, e.g. {missing[:3]}")
+        for name in filenames:
+            dst = (root / name).resolve()
+            if not dst.is_relative_to(root):  # a hostile "../" member must not escape images_dir
+                raise ValueError(f"{zip_path}: member {name!r} points outside {images_dir}")
+            if dst.is_file() and dst.stat().st_size == zf.getinfo(name).file_size:
+                continue
+            with zf.open(name) as src, atomic_path(dst) as tmp, open(tmp, "wb") as out:
+                shutil.copyfileobj(src, out)
+
+
+def load_images(meta: pd.DataFrame, image_size: int, *, root: str | os.PathLike | None = None) -> np.ndarray:
+    """Images of ``meta.image_path`` (in row order) as uint8 ``(N, image_size, image_size, 3)``.
+
+    Shorter side resized to ``image_size`` (bilinear, antialiased), then centre crop; greyscale
+    images become RGB. For the square 256-px HvM images this is a plain resize, which keeps the
+    8-degree field of view across the whole model input. Relative paths are taken from ``root``.
+    """
+    from PIL import Image
+
+    if "image_path" not in meta.columns:
+        raise ValueError(f"meta: missing column 'image_path'; has {list(meta.columns)}")
+    out = np.empty((len(meta), image_size, image_size, 3), np.uint8)
+    for i, p in enumerate(meta["image_path"]):
+        path = Path(root) / p if root is not None else Path(p)
+        try:
+            im = Image.open(path).convert("RGB")
+        except (OSError, ValueError) as e:
+            raise ValueError(f"{path}: cannot read image ({e})") from e
+        w, h = im.size
+        scale = image_size / min(w, h)
+        nw, nh = max(image_size, round(w * scale)), max(image_size, round(h * scale))
+        im = im.resize((nw, nh), Image.BILINEAR)  # Pillow filters are antialiased when downscaling
+        left, top = (nw - image_size) // 2, (nh - image_size) // 2
+        out[i] = np.asarray(im.crop((left, top, left + image_size, top + image_size)))
+    return out
