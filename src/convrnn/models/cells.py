@@ -1,0 +1,248 @@
+"""Convolutional recurrent cells (Nayebi et al. 2018/2022 zoo) and the cell registry.
+
+A cell sits inside a graph node, after the node's pre-memory convolution (see ``graph.py``):
+
+    out, state = cell(x, state, res, fb)
+
+- ``x``   (B, in_ch, H, W): the pre-memory conv output.
+- ``state``: whatever the cell returned last step, or ``None`` at the first step (zero state).
+- ``res`` (B, res_ch, H, W): the node's feed-forward harbor input (the bypass source; RGC only).
+- ``fb``  (B, fb_ch, H, W) or None: long-range feedback, resized and concatenated. Only cells with
+  ``takes_feedback = True`` (the RGC) receive it; for the others the node concatenates feedback
+  onto the pre-memory conv input, as the reference harbor does.
+
+Every cell declares its config keys in ``defaults``; an unknown key raises ``ValueError`` naming it.
+Initialisation is PyTorch's default (kaiming-uniform conv weights and uniform biases) except where
+the reference fixes a bias init (GRU gates 1.0, LSTM ``bias_init``). The reference used glorot /
+variance-scaling inits in TF; the parameter count does not depend on this choice.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+CELLS: dict[str, type["Cell"]] = {}
+
+ACTIVATIONS: dict[str, Callable[[Tensor], Tensor]] = {
+    "identity": lambda x: x,
+    "elu": F.elu,
+    "relu": F.relu,
+    "tanh": torch.tanh,
+    "sigmoid": torch.sigmoid,
+}
+
+
+def register_cell(name: str):
+    """Class decorator: make a ``Cell`` subclass buildable under ``name`` (``NodeSpec.cell``)."""
+
+    def deco(cls):
+        if name in CELLS:
+            raise ValueError(f"cell {name!r} is already registered ({CELLS[name].__name__})")
+        cls.cell_name = name
+        CELLS[name] = cls
+        return cls
+
+    return deco
+
+
+def activation(name: str, key: str) -> Callable[[Tensor], Tensor]:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"{key} must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]
+
+
+def conv(in_ch: int, out_ch: int, k: int, bias: bool = True) -> nn.Conv2d:
+    """Stride-1 'SAME' conv; even kernels pad one more at the bottom/right, as TF does (explicit
+    pad: torch's padding='same' would copy the input for even kernels anyway, with a warning)."""
+    if k % 2:
+        return nn.Conv2d(in_ch, out_ch, k, padding=k // 2, bias=bias)
+    lo = (k - 1) // 2
+    return nn.Sequential(nn.ZeroPad2d((lo, k - 1 - lo, lo, k - 1 - lo)), nn.Conv2d(in_ch, out_ch, k, bias=bias))
+
+
+class Cell(nn.Module):
+    """Base class: config handling. Subclasses set ``defaults`` and implement ``forward``."""
+
+    cell_name = "?"
+    takes_feedback = False
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, in_ch: int, res_ch: int = 0, fb_ch: int = 0, **cfg):
+        super().__init__()
+        unknown = sorted(set(cfg) - set(self.defaults))
+        if unknown:
+            raise ValueError(
+                f"cell {self.cell_name!r}: unknown config key(s) {unknown}; known: {sorted(self.defaults)}"
+            )
+        self.cfg = {**self.defaults, **cfg}
+        self.in_ch, self.res_ch, self.fb_ch = in_ch, res_ch, fb_ch
+        out = self.cfg.get("out_depth")
+        self.out_ch = in_ch if out is None else _positive_int(out, f"cell {self.cell_name!r} out_depth")
+
+    def forward(self, x: Tensor, state, res: Tensor | None = None, fb: Tensor | None = None):
+        raise NotImplementedError
+
+
+def _positive_int(v, key: str) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise ValueError(f"{key} must be an int >= 1, got {v!r}")
+    return v
+
+
+def conv_bias(m: nn.Module) -> Tensor | None:
+    """The bias of a ``conv()`` module (a bare Conv2d or pad + Conv2d)."""
+    return m[-1].bias if isinstance(m, nn.Sequential) else m.bias
+
+
+def _zeros(x: Tensor, ch: int) -> Tensor:
+    return x.new_zeros(x.shape[0], ch, *x.shape[2:])
+
+
+def _groupnorm(enabled: bool, ch: int) -> nn.Module:
+    """TF ``layer_norm`` over (H, W, C) with per-channel scale/shift == GroupNorm with one group."""
+    return nn.GroupNorm(1, ch) if enabled else nn.Identity()
+
+
+@register_cell("ugrnn")
+class UGRNNCell(Cell):
+    """Update-gate RNN: [g, c] = conv([x, h]); h' = g*h + (1-g)*tanh(c), g = sigmoid(g + forget_bias)."""
+
+    defaults = {"out_depth": None, "filter_size": 3, "forget_bias": 1.0}
+
+    def __init__(self, in_ch, res_ch=0, fb_ch=0, **cfg):
+        super().__init__(in_ch, res_ch, fb_ch, **cfg)
+        self.conv = conv(in_ch + self.out_ch, 2 * self.out_ch, self.cfg["filter_size"])
+
+    def forward(self, x, state, res=None, fb=None):
+        h = _zeros(x, self.out_ch) if state is None else state
+        g, c = self.conv(torch.cat([x, h], 1)).chunk(2, 1)
+        g = torch.sigmoid(g + self.cfg["forget_bias"])
+        h = g * h + (1 - g) * torch.tanh(c)
+        return h, h
+
+
+@register_cell("intersectionrnn")
+class IntersectionRNNCell(Cell):
+    """Intersection RNN: a gated memory h and a gated *output* y that can pass x through unchanged."""
+
+    defaults = {"out_depth": None, "filter_size": 3, "forget_bias": 1.0}
+
+    def __init__(self, in_ch, res_ch=0, fb_ch=0, **cfg):
+        super().__init__(in_ch, res_ch, fb_ch, **cfg)
+        if self.out_ch != in_ch:  # y = g*x + ... needs matching depth (as in the reference)
+            raise ValueError(f"cell 'intersectionrnn': out_depth ({self.out_ch}) must equal its input depth ({in_ch})")
+        self.conv = conv(in_ch + self.out_ch, 4 * self.out_ch, self.cfg["filter_size"])
+
+    def forward(self, x, state, res=None, fb=None):
+        h = _zeros(x, self.out_ch) if state is None else state
+        gh, hh, gy, yy = self.conv(torch.cat([x, h], 1)).chunk(4, 1)
+        fbias = self.cfg["forget_bias"]
+        gh, gy = torch.sigmoid(gh + fbias), torch.sigmoid(gy + fbias)
+        h = gh * h + (1 - gh) * torch.tanh(hh)
+        y = gy * x + (1 - gy) * F.relu(yy)
+        return y, h
+
+
+@register_cell("gru")
+class GRUCell(Cell):
+    """Conv GRU: r, u = sigmoid(conv([x, h])) (gate bias init 1.0); h' = u*h + (1-u)*tanh(conv([x, r*h]))."""
+
+    defaults = {"out_depth": None, "filter_size": 3, "forget_bias": 1.0}
+
+    def __init__(self, in_ch, res_ch=0, fb_ch=0, **cfg):
+        super().__init__(in_ch, res_ch, fb_ch, **cfg)
+        k = self.cfg["filter_size"]
+        self.gates = conv(in_ch + self.out_ch, 2 * self.out_ch, k)
+        self.cand = conv(in_ch + self.out_ch, self.out_ch, k)
+        nn.init.constant_(conv_bias(self.gates), 1.0)
+
+    def forward(self, x, state, res=None, fb=None):
+        h = _zeros(x, self.out_ch) if state is None else state
+        r, u = self.gates(torch.cat([x, h], 1)).chunk(2, 1)
+        r, u = torch.sigmoid(r + self.cfg["forget_bias"]), torch.sigmoid(u)
+        c = torch.tanh(self.cand(torch.cat([x, r * h], 1)))
+        h = u * h + (1 - u) * c
+        return h, h
+
+
+@register_cell("lstm")
+class LSTMCell(Cell):
+    """Conv LSTM: [i, j, f, o] = conv([x, h]); c' = c*sig(f + fb) + sig(i)*tanh(j); h' = tanh(c')*sig(o).
+
+    ``layer_norm``: one GroupNorm(1) per gate pre-activation and one on c' (as TF's
+    LayerNormBasicLSTMCell; the reference conv version is unverified). ``peephole``: per-channel
+    weights on c for i, f, o. The reference used per-position (H, W, C) weights, which would tie
+    the parameter count to the image size; we keep models size-agnostic (documented deviation).
+    """
+
+    defaults = {"out_depth": None, "filter_size": 3, "forget_bias": 1.0, "bias_init": None,
+                "layer_norm": False, "peephole": False}
+
+    def __init__(self, in_ch, res_ch=0, fb_ch=0, **cfg):
+        super().__init__(in_ch, res_ch, fb_ch, **cfg)
+        out = self.out_ch
+        self.conv = conv(in_ch + out, 4 * out, self.cfg["filter_size"])
+        if self.cfg["bias_init"] is not None:
+            nn.init.constant_(conv_bias(self.conv), float(self.cfg["bias_init"]))
+        ln = self.cfg["layer_norm"]
+        self.gate_norms = nn.ModuleList(_groupnorm(ln, out) for _ in range(4))
+        self.cell_norm = _groupnorm(ln, out)
+        self.peep = nn.Parameter(torch.zeros(3, 1, out, 1, 1)) if self.cfg["peephole"] else None
+
+    def forward(self, x, state, res=None, fb=None):
+        if state is None:
+            c = h = _zeros(x, self.out_ch)
+        else:
+            c, h = state
+        i, j, f, o = (n(g) for n, g in zip(self.gate_norms, self.conv(torch.cat([x, h], 1)).chunk(4, 1)))
+        if self.peep is not None:
+            i, f = i + self.peep[0] * c, f + self.peep[1] * c
+        c = self.cell_norm(c * torch.sigmoid(f + self.cfg["forget_bias"]) + torch.sigmoid(i) * torch.tanh(j))
+        if self.peep is not None:
+            o = o + self.peep[2] * c
+        h = torch.tanh(c) * torch.sigmoid(o)
+        return h, (c, h)
+
+
+@register_cell("simplernn")
+class SimpleRNNCell(Cell):
+    """Reference ``ConvNormBasicCell``: h' = elu(LN(conv(x) + conv(h)))."""
+
+    defaults = {"out_depth": None, "filter_size": 3, "layer_norm": False}
+
+    def __init__(self, in_ch, res_ch=0, fb_ch=0, **cfg):
+        super().__init__(in_ch, res_ch, fb_ch, **cfg)
+        k = self.cfg["filter_size"]
+        self.conv_x = conv(in_ch, self.out_ch, k)
+        self.conv_h = conv(self.out_ch, self.out_ch, k)
+        self.norm = _groupnorm(self.cfg["layer_norm"], self.out_ch)
+
+    def forward(self, x, state, res=None, fb=None):
+        pre = self.conv_x(x)
+        if state is not None:  # conv_h(0) is just its bias: add it so t=0 matches the equation
+            pre = pre + self.conv_h(state)
+        else:
+            pre = pre + conv_bias(self.conv_h).view(1, -1, 1, 1)
+        h = F.elu(self.norm(pre))
+        return h, h
+
+
+@register_cell("timedecay")
+class TimeDecayCell(Cell):
+    """Reference ``memory``: s' = m*s + x with one trainable scalar m per layer (init ``memory_decay``).
+
+    Linear on purpose: the reference shallow time-decay JSON has no activation around it.
+    """
+
+    defaults = {"memory_decay": 0.0}
+
+    def __init__(self, in_ch, res_ch=0, fb_ch=0, **cfg):
+        super().__init__(in_ch, res_ch, fb_ch, **cfg)
+        self.decay = nn.Parameter(torch.tensor(float(self.cfg["memory_decay"])))
+
+    def forward(self, x, state, res=None, fb=None):
+        s = x if state is None else self.decay * state + x
+        return s, s

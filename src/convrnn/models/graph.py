@@ -1,0 +1,228 @@
+"""Graph of conv nodes unrolled in time exactly as the reference ``main.unroll`` (paper_facts §1.1).
+
+Biological unrolling: every edge costs one step. At step t each node reads its predecessors'
+outputs from step t-1 (feed-forward and feedback alike); ``conv1`` reads the input frame of step t;
+at t=0 the predecessors' outputs are zeros. So conv_k first sees the image at t = k-1, the readout
+``imnetds`` (node N) at t = N-1, and a feedback edge j->i delivers at the next step.
+The frame is the image for t < image_off and a constant ``blank_value`` frame afterwards.
+
+Harbor (input combination): feedback maps are bilinearly resized (align_corners=True, as TF's
+resize_images) to the node's feed-forward input size and concatenated on channels. RGC nodes hand
+the feedback to the cell; other nodes concatenate it onto the pre-memory conv input.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import NamedTuple, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .cells import CELLS
+
+READOUTS = ("last", "mean")
+
+
+@dataclass
+class NodeSpec:
+    """One conv node: harbor -> conv (+act) -> [cell] -> [extra convs] -> [basic-block tail] -> [maxpool]."""
+
+    name: str
+    out: int                      # pre-memory conv depth
+    ksize: int = 3
+    stride: int = 1
+    act: bool = True              # elu after the pre-memory conv
+    pool: bool = False            # 2x2/2 'SAME' max pool after the node
+    cell: str | None = None       # registered cell name
+    cell_cfg: dict = field(default_factory=dict)
+    block: bool = False           # ResNet basic-block tail: conv3x3 -> + res (1x1 proj) -> elu
+    extra_convs: int = 0          # 3x3 conv+elu layers after the cell (the "deeper" FF control)
+
+
+@dataclass
+class ModelSpec:
+    nodes: list[NodeSpec]
+    readout_kind: str = "fc"      # "fc": GAP -> linear; "conv": 2x2 VALID conv -> GAP (shallow)
+    edges: list[tuple[str, str]] = field(default_factory=list)   # long-range feedback (src deeper than dst)
+    times: int = 17
+    image_off: int = 12
+    blank_value: float = 0.5      # gray in normalised space (reference make_movie)
+    readout: str = "last"
+    num_classes: int = 1000
+
+
+class Unrolled(NamedTuple):
+    logits: Tensor                 # (T, B, K)
+    features: dict[str, Tensor]    # name -> (T, B, C, H, W), only recorded layers
+
+
+def _resize(x: Tensor, size) -> Tensor:
+    if x.shape[-2:] == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
+def _half(n: int) -> int:
+    return math.ceil(n / 2)
+
+
+class ConvNode(nn.Module):
+    def __init__(self, spec: NodeSpec, in_ch: int, fb_ch: int):
+        super().__init__()
+        self.spec = spec
+        cell_cls = None
+        if spec.cell is not None:
+            if spec.cell not in CELLS:
+                raise ValueError(f"{spec.name}: unknown cell {spec.cell!r}; registered: {sorted(CELLS)}")
+            cell_cls = CELLS[spec.cell]
+        self.fb_to_cell = cell_cls is not None and cell_cls.takes_feedback
+        conv_in = in_ch + (0 if self.fb_to_cell else fb_ch)
+        pad = "same" if spec.stride == 1 else spec.ksize // 2
+        self.conv = nn.Conv2d(conv_in, spec.out, spec.ksize, stride=spec.stride, padding=pad)
+        self.cell = (cell_cls(spec.out, in_ch, fb_ch if self.fb_to_cell else 0, **spec.cell_cfg)
+                     if cell_cls else None)
+        ch = self.cell.out_ch if self.cell is not None else spec.out
+        self.extra = nn.ModuleList(nn.Conv2d(ch, ch, 3, padding="same") for _ in range(spec.extra_convs))
+        if spec.block:
+            self.post = nn.Conv2d(ch, ch, 3, padding="same")
+            self.proj = nn.Conv2d(in_ch, ch, 1, bias=False) if in_ch != ch else None
+        self.out_ch = ch
+
+    def out_hw(self, h: int, w: int) -> tuple[int, int]:
+        if self.spec.stride != 1:
+            h, w = math.ceil(h / self.spec.stride), math.ceil(w / self.spec.stride)
+        return (_half(h), _half(w)) if self.spec.pool else (h, w)
+
+    def forward(self, ff: Tensor, fbs: Sequence[Tensor], state):
+        fb = torch.cat([_resize(f, ff.shape[-2:]) for f in fbs], 1) if fbs else None
+        x = self.conv(torch.cat([ff, fb], 1) if (fb is not None and not self.fb_to_cell) else ff)
+        if self.spec.act:
+            x = F.elu(x)
+        if self.cell is not None:
+            x, state = self.cell(x, state, ff, fb if self.fb_to_cell else None)
+        for c in self.extra:
+            x = F.elu(c(x))
+        if self.spec.block:
+            x = F.elu(self.post(x) + (self.proj(ff) if self.proj is not None else ff))
+        if self.spec.pool:
+            x = F.max_pool2d(x, 2, 2, ceil_mode=True)
+        return x, state
+
+
+class Readout(nn.Module):
+    """``imnetds``: logits (B, K) from the last conv node."""
+
+    def __init__(self, kind: str, in_ch: int, num_classes: int):
+        super().__init__()
+        if kind not in ("fc", "conv"):
+            raise ValueError(f"readout_kind must be 'fc' or 'conv', got {kind!r}")
+        self.kind = kind
+        self.layer = nn.Linear(in_ch, num_classes) if kind == "fc" else nn.Conv2d(in_ch, num_classes, 2)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.kind == "conv":
+            # 2x2 VALID conv; maps smaller than 2x2 (tiny inputs) are zero-padded bottom/right first
+            ph, pw = max(0, 2 - x.shape[-2]), max(0, 2 - x.shape[-1])
+            if ph or pw:
+                x = F.pad(x, (0, pw, 0, ph))
+            x = self.layer(x)
+            return x.mean((-2, -1))
+        return self.layer(x.mean((-2, -1)))
+
+
+class ConvRNN(nn.Module):
+    """A biologically unrolled conv graph; see the module docstring and docs/models.md."""
+
+    def __init__(self, spec: ModelSpec, name: str = "convrnn"):
+        super().__init__()
+        self.spec, self.name = spec, name
+        names = [n.name for n in spec.nodes]
+        self.layer_names = names + ["imnetds"]
+        self.times, self.image_off, self.blank_value = spec.times, spec.image_off, spec.blank_value
+        self.readout, self.num_classes = spec.readout, spec.num_classes
+        index = {n: i for i, n in enumerate(names)}
+        # reference harbor iterates predecessors in sorted() name order: keep that concat layout
+        self.fb_src = [[index[s] for s in sorted(s for s, d in spec.edges if d == n)] for n in names]
+        for i, srcs in enumerate(self.fb_src):
+            if any(j <= i for j in srcs):
+                raise ValueError(f"edges: feedback into {names[i]} must come from a deeper node")
+        depth = self._node_depths(spec)
+        self.nodes = nn.ModuleList()
+        for i, ns in enumerate(spec.nodes):
+            in_ch = 3 if i == 0 else depth[i - 1]
+            fb_ch = sum(depth[j] for j in self.fb_src[i])
+            self.nodes.append(ConvNode(ns, in_ch, fb_ch))
+        self.head = Readout(spec.readout_kind, depth[-1], spec.num_classes)
+
+    @staticmethod
+    def _node_depths(spec: ModelSpec) -> list[int]:
+        depths = []
+        for ns in spec.nodes:
+            out = ns.cell_cfg.get("out_depth") if ns.cell else None
+            depths.append(ns.out if out is None else int(out))
+        return depths
+
+    def layer_shapes(self, image_size: int | tuple[int, int]) -> dict[str, tuple[int, int, int]]:
+        """Output (C, H, W) of every recordable layer for a given input size (no compute)."""
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+        shapes = {}
+        for node in self.nodes:
+            h, w = node.out_hw(h, w)
+            shapes[node.spec.name] = (node.out_ch, h, w)
+        shapes["imnetds"] = (self.num_classes, 1, 1)
+        return shapes
+
+    def unroll(self, x: Tensor, times: int | None = None, image_off: int | None = None,
+               record: Sequence[str] = ()) -> Unrolled:
+        T = self.times if times is None else times
+        off = self.image_off if image_off is None else image_off
+        if T < 1:
+            raise ValueError(f"times must be >= 1, got {T}")
+        if off < 0:
+            raise ValueError(f"image_off must be >= 0, got {off}")
+        record = list(record)
+        unknown = [r for r in record if r not in self.layer_names]
+        if unknown:
+            raise ValueError(f"record: unknown layer(s) {unknown}; layers: {self.layer_names}")
+        B = x.shape[0]
+        shapes = self.layer_shapes(tuple(x.shape[-2:]))
+        prev = [x.new_zeros(B, *shapes[n.spec.name]) for n in self.nodes]
+        states = [None] * len(self.nodes)
+        rec_idx = {self.layer_names.index(r): r for r in record if r != "imnetds"}
+        feats: dict[str, list[Tensor]] = {r: [] for r in record}
+        blank = None
+        logits = []
+        for t in range(T):
+            if t < off:
+                frame = x
+            else:
+                if blank is None:
+                    blank = torch.full_like(x, self.blank_value)
+                frame = blank
+            new = []
+            for i, node in enumerate(self.nodes):
+                ff = frame if i == 0 else prev[i - 1]
+                out, states[i] = node(ff, [prev[j] for j in self.fb_src[i]], states[i])
+                new.append(out)
+            logit = self.head(prev[-1])   # imnetds reads the last conv's output from t-1
+            prev = new
+            logits.append(logit)
+            for i, r in rec_idx.items():
+                feats[r].append(new[i])
+            if "imnetds" in feats:
+                feats["imnetds"].append(logit[:, :, None, None])
+        return Unrolled(torch.stack(logits), {r: torch.stack(v) for r, v in feats.items()})
+
+    def read(self, logits: Tensor) -> Tensor:
+        """(T, B, K) -> (B, K) with the configured readout ("mean": over t >= num_nodes-1)."""
+        if self.readout == "last":
+            return logits[-1]
+        start = len(self.layer_names) - 1
+        if logits.shape[0] <= start:
+            raise ValueError(f"readout 'mean' needs times > {start} (first image-driven logits), got {logits.shape[0]}")
+        return logits[start:].mean(0)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.read(self.unroll(x).logits)

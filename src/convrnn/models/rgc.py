@@ -1,0 +1,171 @@
+"""Reciprocal Gated Cell (RGC), general form (Nayebi et al. 2018, §2.1 of paper_facts.md).
+
+State = (c, h): a cell memory c (``cell_depth`` channels) and the output h (out depth = the node's
+pre-memory conv depth). With x = input_activation(pre-conv output [+ feedback if entry 'input']):
+
+    c' = f_c( (tau_offset + tau_multiplier*s_tau(Conv_tau(c)))  * c + (gate_offset + gate_multiplier*s_g(Conv_g(h->C))) * cin )
+    h' = f_o( (tau_offset + tau_multiplier*s_tau(Conv_tau(h)))  * h + (gate_offset + gate_multiplier*s_g(Conv_g(c->D))) * hin )
+
+    cin = [input_to_cell] Conv_ff(x) + [cell_residual] Conv_ff(res) + [entry 'cell'] fb
+    hin = ([input_to_out] Conv_io(x) else x) + [cell_to_out] Conv(c) + [out_residual] res (1x1 proj if depths differ)
+          + [entry 'out'] fb,      fb = feedback_activation(Conv_fb(resized, concatenated feedback))
+
+The gates read the *other* state (c gates h, h gates c): the "reciprocal" part. With offset 1 and
+multiplier -1 a gate is 1 - sigmoid(.), so a very negative gate pre-activation opens the bypass:
+from zero state h' = f_o(hin) (tested).
+
+Reference quirks kept (so parameter counts match the released checkpoints):
+(a) ``tau_bias``/``gate_bias`` are constants added to the gate pre-activation only for
+    non-depth-separable gate convs (the median cell's DS biases 4.147/2.777 are unused);
+(b) ``conv_bias`` (extra key): the 2018 TNN cell (``rgc_shallow``) creates no conv biases; the
+    median cell does. Depth-separable convs always end in a biased 1x1 pointwise conv.
+Deliberate deviation: kernels are not clipped to the feature-map size (TF clipped k > H, W);
+on a small map the outer taps see only padding, and the parameter count stays size-independent.
+With ``gate_filter_size == 0`` there is no cell memory; the out gate then reads h (with the tau
+filter size), an assumption (the reference code path was not read).
+``layer_norm``: GroupNorm(1) on the pre-activation of c' and of h'.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .cells import Cell, activation, conv, register_cell
+
+GATE_NONLINEARITIES = ("sigmoid", "tanh")
+FEEDBACK_ENTRIES = ("input", "cell", "out")
+
+#: NeurIPS 2018 hand-designed RGC (CR ``rgc_shallow.json``); cell_depth None = the node's out depth.
+RGC_2018 = dict(
+    cell_depth=None, tau_filter_size=3, gate_filter_size=3, ff_filter_size=3,
+    tau_depth_separable=False, gate_depth_separable=False,
+    tau_nonlinearity="sigmoid", gate_nonlinearity="sigmoid",
+    tau_offset=1.0, tau_multiplier=-1.0, gate_offset=1.0, gate_multiplier=-1.0, tau_bias=0.0, gate_bias=0.0,
+    input_to_cell=True, input_to_out=False, out_residual=False, cell_residual=False, cell_to_out=False,
+    residual_to_out_gate=True, feedback_entry="out", feedback_filter_size=1, feedback_depth_separable=False,
+    feedback_activation="identity", layer_norm=False, conv_bias=False,
+    input_activation="identity", cell_activation="elu", out_activation="elu",
+)
+
+#: Searched "median" RGC (CR ``median_rgcell_cfg.py`` + the feedback overrides of ``model_func.py``).
+MEDIAN_RGC = dict(
+    cell_depth=64, tau_filter_size=7, gate_filter_size=7, tau_depth_separable=True, gate_depth_separable=True,
+    tau_nonlinearity="sigmoid", gate_nonlinearity="tanh",
+    tau_offset=0.9219348, tau_multiplier=-0.9219348, gate_offset=0.7006567, gate_multiplier=-0.7006567,
+    tau_bias=4.1473, gate_bias=2.7765, ff_filter_size=2, in_out_filter_size=3,
+    input_to_cell=True, input_to_out=True, out_residual=True, cell_residual=False, cell_to_out=False,
+    residual_to_out_gate=False, feedback_entry="out", feedback_filter_size=1, feedback_depth_separable=False,
+    feedback_activation="identity", layer_norm=False, conv_bias=True,
+    input_activation="elu", cell_activation="elu", out_activation="elu",
+)
+
+
+@register_cell("rgc")
+class ReciprocalGatedCell(Cell):
+    takes_feedback = True
+    defaults = {**RGC_2018, "in_out_filter_size": 3}
+
+    def __init__(self, in_ch, res_ch=0, fb_ch=0, **cfg):
+        super().__init__(in_ch, res_ch, fb_ch, **cfg)
+        k = self.cfg
+        for key in ("tau_nonlinearity", "gate_nonlinearity"):
+            if k[key] not in GATE_NONLINEARITIES:
+                raise ValueError(f"cell 'rgc' {key} must be one of {GATE_NONLINEARITIES}, got {k[key]!r}")
+        if k["feedback_entry"] not in FEEDBACK_ENTRIES:
+            raise ValueError(f"cell 'rgc' feedback_entry must be one of {FEEDBACK_ENTRIES}, got {k['feedback_entry']!r}")
+        for key in ("tau_filter_size", "ff_filter_size", "in_out_filter_size", "feedback_filter_size"):
+            if isinstance(k[key], bool) or not isinstance(k[key], int) or k[key] < 1:
+                raise ValueError(f"cell 'rgc' {key} must be an int >= 1, got {k[key]!r}")
+        if isinstance(k["gate_filter_size"], bool) or not isinstance(k["gate_filter_size"], int) or k["gate_filter_size"] < 0:
+            raise ValueError(f"cell 'rgc' gate_filter_size must be an int >= 0, got {k['gate_filter_size']!r}")
+        self.f_in = activation(k["input_activation"], "cell 'rgc' input_activation")
+        self.f_c = activation(k["cell_activation"], "cell 'rgc' cell_activation")
+        self.f_o = activation(k["out_activation"], "cell 'rgc' out_activation")
+        self.f_fb = activation(k["feedback_activation"], "cell 'rgc' feedback_activation")
+        self.s_tau = activation(k["tau_nonlinearity"], "tau_nonlinearity")
+        self.s_gate = activation(k["gate_nonlinearity"], "gate_nonlinearity")
+        # quirk (a): the constant gate biases only exist on the non-separable branch
+        self.tau_const = 0.0 if k["tau_depth_separable"] else float(k["tau_bias"])
+        self.gate_const = 0.0 if k["gate_depth_separable"] else float(k["gate_bias"])
+
+        D, bias = self.out_ch, k["conv_bias"]
+        self.use_cell = k["gate_filter_size"] > 0
+        C = self.cell_ch = D if k["cell_depth"] is None else int(k["cell_depth"])
+        tk, gk, tds, gds = k["tau_filter_size"], k["gate_filter_size"], k["tau_depth_separable"], k["gate_depth_separable"]
+
+        entry = k["feedback_entry"]
+        if entry == "cell" and not self.use_cell:
+            raise ValueError("cell 'rgc' feedback_entry='cell' needs a cell memory (gate_filter_size > 0)")
+        fb_to = {"input": in_ch, "cell": C, "out": D}[entry]
+        self.conv_fb = (self._tconv(fb_ch, fb_to, k["feedback_filter_size"], k["feedback_depth_separable"], True)
+                        if fb_ch else None)
+        self.conv_io = conv(in_ch, D, k["in_out_filter_size"], bias) if k["input_to_out"] else None
+        if not k["input_to_out"] and in_ch != D:
+            raise ValueError(f"cell 'rgc': input depth {in_ch} != out depth {D} needs input_to_out=True")
+        self.tau_h = self._tconv(D, D, tk, tds, bias)
+        if self.use_cell:
+            self.conv_ff = conv(in_ch, C, k["ff_filter_size"], bias) if k["input_to_cell"] else None
+            self.conv_res_cell = conv(res_ch, C, k["ff_filter_size"], bias) if k["cell_residual"] else None
+            self.tau_c = self._tconv(C, C, tk, tds, bias)
+            self.gate_c = self._tconv(D, C, gk, gds, bias)
+            self.gate_h = self._tconv(C, D, gk, gds, bias)
+            self.conv_c_out = conv(C, D, k["in_out_filter_size"], bias) if k["cell_to_out"] else None
+            self.norm_c = nn.GroupNorm(1, C) if k["layer_norm"] else nn.Identity()
+        else:
+            self.gate_h = self._tconv(D, D, tk, gds, bias)
+        self.conv_res_gate = (conv(res_ch, D, gk or tk, bias) if k["residual_to_out_gate"] else None)
+        # residual_add: 1x1 projection without bias when depths differ
+        self.proj = (nn.Conv2d(res_ch, D, 1, bias=False) if k["out_residual"] and res_ch != D else None)
+        self.norm_h = nn.GroupNorm(1, D) if k["layer_norm"] else nn.Identity()
+
+    @staticmethod
+    def _tconv(i: int, o: int, ksize: int, separable: bool, bias: bool) -> nn.Module:
+        if separable:  # depthwise kxk (multiplier 1) + biased pointwise 1x1, as the reference _ds_conv
+            return nn.Sequential(nn.Conv2d(i, i, ksize, padding="same", groups=i, bias=False), nn.Conv2d(i, o, 1))
+        return conv(i, o, ksize, bias)
+
+    def tau_factor(self, pre: torch.Tensor) -> torch.Tensor:
+        k = self.cfg
+        return k["tau_offset"] + k["tau_multiplier"] * self.s_tau(pre + self.tau_const)
+
+    def gate_factor(self, pre: torch.Tensor) -> torch.Tensor:
+        k = self.cfg
+        return k["gate_offset"] + k["gate_multiplier"] * self.s_gate(pre + self.gate_const)
+
+    def forward(self, x, state, res=None, fb=None):
+        k = self.cfg
+        if state is None:
+            h = x.new_zeros(x.shape[0], self.out_ch, *x.shape[2:])
+            c = x.new_zeros(x.shape[0], self.cell_ch, *x.shape[2:]) if self.use_cell else None
+        else:
+            c, h = state
+        fbx = self.f_fb(self.conv_fb(fb)) if (fb is not None and self.conv_fb is not None) else None
+        entry = k["feedback_entry"]
+        if fbx is not None and entry == "input":
+            x = x + fbx
+        x = self.f_in(x)
+        hin = self.conv_io(x) if self.conv_io is not None else x
+
+        c_new = None
+        if self.use_cell:
+            cin = 0.0
+            if self.conv_ff is not None:
+                cin = cin + self.conv_ff(x)
+            if self.conv_res_cell is not None:
+                cin = cin + self.conv_res_cell(res)
+            if fbx is not None and entry == "cell":
+                cin = cin + fbx
+            c_new = self.f_c(self.norm_c(self.tau_factor(self.tau_c(c)) * c + self.gate_factor(self.gate_c(h)) * cin))
+            if self.conv_c_out is not None:
+                hin = hin + self.conv_c_out(c)
+            gh_pre = self.gate_h(c)
+        else:
+            gh_pre = self.gate_h(h)
+        if self.conv_res_gate is not None:
+            gh_pre = gh_pre + self.conv_res_gate(res)
+        if k["out_residual"]:
+            hin = hin + (self.proj(res) if self.proj is not None else res)
+        if fbx is not None and entry == "out":
+            hin = hin + fbx
+        h_new = self.f_o(self.norm_h(self.tau_factor(self.tau_h(h)) * h + self.gate_factor(gh_pre) * hin))
+        return h_new, (c_new, h_new)

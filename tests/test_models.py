@@ -1,0 +1,191 @@
+"""Tests for convrnn.models: published parameter counts, RGC bypass/gates, unrolling timing, zoo smoke."""
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from convrnn.models import MEDIAN_RGC, RGC_2018, Cell, ReciprocalGatedCell, build, count_params, count_units, names
+
+torch.set_num_threads(1)
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "models.md"
+
+
+def meta_build(name, **kw):
+    with torch.device("meta"):
+        return build(name, **kw)
+
+
+def test_median_rgc_param_count_matches_reference():
+    assert count_params(meta_build("rgc_intermediate")) == 15_445_800
+
+
+def _docs_table():
+    rows = re.findall(r"^\| `([\w]+)` \| ([\d,]+) \| ([\d,]+) \|", DOCS.read_text(), flags=re.M)
+    return {n: (int(p.replace(",", "")), int(u.replace(",", ""))) for n, p, u in rows}
+
+
+def test_docs_table_covers_zoo_and_matches_counts():
+    table = _docs_table()
+    assert sorted(table) == names()
+    for name, (params, units) in table.items():
+        m = meta_build(name)
+        assert (count_params(m), count_units(m, 224)) == (params, units), name
+
+
+@pytest.mark.parametrize("bb, target", [("shallow", "rgc_shallow"), ("intermediate", "rgc_intermediate")])
+@pytest.mark.parametrize("kind", ["wide", "deep"])
+def test_ff_controls_match_convrnn_params(bb, target, kind):
+    for kw in ({}, {"width": 0.25, "num_classes": 8}):
+        n, t = count_params(meta_build(f"ff_{kind}_{bb}", **kw)), count_params(meta_build(target, **kw))
+        assert abs(n - t) <= 0.05 * t
+    ctrl = meta_build(f"ff_{kind}_{bb}")
+    assert all(node.cell is None for node in ctrl.nodes) and not ctrl.spec.edges
+
+
+def test_rgc_bypass_passes_input_when_gate_open():
+    torch.manual_seed(0)
+    cfg = dict(RGC_2018, gate_bias=-40.0, residual_to_out_gate=False, out_activation="identity", conv_bias=True)
+    cell = ReciprocalGatedCell(8, res_ch=8, **cfg)
+    x = torch.randn(2, 8, 5, 5)
+    h, (c, _) = cell(x, None, res=torch.randn(2, 8, 5, 5))
+    torch.testing.assert_close(h, x)
+    # the closed gate (default bias 0, sigmoid) lets exactly half through from zero state
+    cell = ReciprocalGatedCell(8, res_ch=8, **dict(cfg, gate_bias=0.0, conv_bias=False))
+    torch.testing.assert_close(cell(x, None, res=x)[0], 0.5 * x)
+
+
+def test_median_gate_ranges():
+    torch.manual_seed(0)
+    cell = ReciprocalGatedCell(16, res_ch=16, **dict(MEDIAN_RGC, cell_depth=8))
+    big = 10 * torch.randn(4, 16, 6, 6)
+    tau, gate = cell.tau_factor(cell.tau_h(big)), cell.gate_factor(cell.gate_h(10 * torch.randn(4, 8, 6, 6)))
+    a, b = MEDIAN_RGC["tau_offset"], MEDIAN_RGC["gate_offset"]
+    assert 0 <= tau.min() and tau.max() <= a        # a*(1 - sigmoid) in (0, a)
+    assert 0 <= gate.min() and gate.max() <= 2 * b  # b*(1 - tanh) in (0, 2b)
+    assert gate.max() > b and gate.min() < b         # tanh gate really spans both sides
+    assert cell.tau_const == 0.0 and cell.gate_const == 0.0  # quirk (a): DS biases unused
+
+
+def _first_diff(a, b):
+    d = (a - b).flatten(1).abs().amax(1)
+    idx = torch.nonzero(d > 0)
+    return int(idx[0]) if len(idx) else None
+
+
+def test_unrolling_timing_and_blank():
+    torch.manual_seed(0)
+    m = build("rgc_intermediate", width=1 / 16, num_classes=5)
+    x = torch.randn(1, 3, 32, 32)
+    layers = m.layer_names
+    with torch.no_grad():
+        a = m.unroll(x, times=16, image_off=3, record=layers)
+        b = m.unroll(x, times=16, image_off=5, record=layers)
+    assert a.logits.shape == (16, 1, 5) and a.features["conv4"].shape[:2] == (16, 1)
+    for k, name in enumerate(layers, start=1):   # input change at t=3 reaches layer k at t=3+k-1
+        assert _first_diff(a.features[name], b.features[name]) == 3 + k - 1, name
+    torch.testing.assert_close(a.logits[:, :, :, None, None], a.features["imnetds"])
+
+
+def test_feedback_delivers_next_step_and_blank_frame_reaches_conv1():
+    torch.manual_seed(0)
+    m = build("rgc_intermediate", width=1 / 16, num_classes=5)
+    frames, calls = [], {"n": 0}
+    m.nodes[0].register_forward_pre_hook(lambda mod, args: frames.append(args[0].clone()))
+
+    def kick(mod, args, out):   # perturb conv8's output at step 6 only
+        calls["n"] += 1
+        if calls["n"] == 7:
+            return out[0] + 1.0, out[1]
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        a = m.unroll(x, times=10, image_off=4, record=m.layer_names)
+        hook = m.nodes[7].register_forward_hook(kick)
+        b = m.unroll(x, times=10, image_off=4, record=m.layer_names)
+        hook.remove()
+    assert _first_diff(a.features["conv8"], b.features["conv8"]) == 6
+    assert _first_diff(a.features["conv5"], b.features["conv5"]) == 7   # conv8 -> conv5 feedback
+    assert _first_diff(a.features["conv9"], b.features["conv9"]) == 7   # feed-forward
+    assert _first_diff(a.features["conv6"], b.features["conv6"]) == 8   # via conv5 / conv9, two edges
+    assert _first_diff(a.features["conv4"], b.features["conv4"]) is None
+    for t, f in enumerate(frames[:10]):
+        torch.testing.assert_close(f, x if t < 4 else torch.full_like(x, 0.5))
+
+
+def test_record_keeps_only_requested_and_readouts():
+    m = build("rgc_shallow", width=0.25, num_classes=8, times=10, image_off=6)
+    x = torch.randn(2, 3, 32, 32)
+    out = m.unroll(x, record=["conv4"])
+    assert list(out.features) == ["conv4"] and out.features["conv4"].shape == (10, 2, 64, 1, 1)
+    assert m(x).shape == (2, 8)
+    torch.testing.assert_close(m(x), out.logits[-1])
+    mean = build("rgc_shallow", width=0.25, num_classes=8, times=10, readout="mean")
+    mean.load_state_dict(m.state_dict())
+    torch.testing.assert_close(mean(x), mean.unroll(x).logits[5:].mean(0))
+
+
+@pytest.mark.parametrize("name", names())
+def test_zoo_forward_backward_cpu(name):
+    torch.manual_seed(0)
+    full = name in ("rgc_intermediate", "resnet18", "resnet34")
+    kw = {} if name.startswith("resnet") else {"width": 1.0 if full else 0.125, "num_classes": 10}
+    m = build(name, **kw)
+    x = torch.randn(2, 3, 64, 64)
+    y = m(x)
+    y.square().mean().backward()
+    assert y.shape == (2, 1000 if name.startswith("resnet") else 10) and torch.isfinite(y).all()
+    grads = [p.grad for p in m.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+def test_resnet_unroll_constant_in_time():
+    m = build("resnet18", num_classes=4, times=3)
+    out = m.unroll(torch.randn(2, 3, 64, 64), record=["layer2", "avgpool"])
+    assert out.logits.shape == (3, 2, 4) and out.features["layer2"].shape == (3, 2, 128, 8, 8)
+    torch.testing.assert_close(out.features["avgpool"][0], out.features["avgpool"][2])
+
+
+@pytest.mark.parametrize("kw, key", [
+    ({"depth": 3}, "depth"), ({"readout": "max"}, "readout"), ({"width": 0}, "width"),
+    ({"times": 0}, "times"), ({"edges": [["conv5", "conv9"]]}, "edges"), ({"edges": [["conv9", "conv42"]]}, "edges"),
+    ({"cell": {"gate_nonlinearity": "relu"}}, "gate_nonlinearity"), ({"cell": {"bogus": 1}}, "bogus"),
+    ({"cell_layers": ["conv99"]}, "cell_layers"),
+])
+def test_bad_overrides_name_the_key(kw, key):
+    with pytest.raises(ValueError, match=key):
+        meta_build("rgc_intermediate", **kw)
+
+
+def test_overrides_change_the_graph():
+    m = meta_build("rgc_intermediate", edges=[["conv10", "conv4"]], cell={"cell_depth": 32}, cell_layers=["conv9", "conv10"])
+    assert [n.spec.name for n in m.nodes if n.cell is not None] == ["conv9", "conv10"]
+    assert m.fb_src[3] == [9] and m.nodes[8].cell.cell_ch == 32
+    t30 = meta_build("ugrnn_intermediate_t30", times=12)
+    assert t30.times == t30.image_off == 12
+
+
+def test_register_new_cell_in_a_few_lines():
+    from convrnn.models import CELLS, register_cell, register_model
+    from convrnn.models.backbones import shallow
+
+    @register_cell("leaky_test")
+    class Leaky(Cell):
+        defaults = {"leak": 0.5}
+
+        def forward(self, x, state, res=None, fb=None):
+            s = x if state is None else self.cfg["leak"] * state + x
+            return s, s
+    try:
+        register_model("leaky_test_shallow", lambda: shallow("leaky_test"))
+        m = build("leaky_test_shallow", width=0.125, num_classes=3, cell={"leak": 0.9})
+        assert m(torch.randn(1, 3, 32, 32)).shape == (1, 3) and m.nodes[2].cell.cfg["leak"] == 0.9
+    finally:
+        from convrnn.models import MODELS
+        CELLS.pop("leaky_test"), MODELS.pop("leaky_test_shallow", None)
+
+
+def test_count_units_definition():
+    m = meta_build("rgc_shallow")
+    # conv1..5 outputs at 224 px: 56^2*64, 28^2*128, 14^2*256, 7^2*256, 4^2*512, plus 1000 logits
+    per_step = 56 * 56 * 64 + 28 * 28 * 128 + 14 * 14 * 256 + 7 * 7 * 256 + 4 * 4 * 512 + 1000
+    assert count_units(m, 224) == 16 * per_step and count_units(m, 224, times=1) == per_step
