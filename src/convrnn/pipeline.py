@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -61,22 +60,3 @@ def task_datasets(inputs: Mapping[str, str], *, imagenet: Mapping | None, image_
         kwargs.update(subset_classes=imagenet.get("subset_classes", 100), subset_per_class=imagenet.get("subset_per_class", 260))
     train, val = imagenet_datasets(imagenet["root"], **kwargs)
     return train, val, len(train.classes) if hasattr(train, "classes") else 1000
-
-
-def trial_objective(*, base_arch: str, overrides: Mapping, num_classes: int, train_set, val_set,
-                    training: Mapping, device: str, workdir: str | Path, seed: int = 0):
-    """One search trial = a short real training of the sampled architecture; returns validation top-1."""
-    from convrnn.models import build
-    from convrnn.training import TrainConfig, fit
-
-    cfg = TrainConfig.from_dict({"seed": seed, "device": device, **training})
-
-    def objective(params: Mapping[str, Any], trial_number: int | None = None) -> float:
-        model = build(base_arch, num_classes=num_classes, **{**overrides, **params})
-        out_dir = Path(workdir) / f"trial{trial_number if trial_number is not None else 'x'}"
-        result = fit(model, train_set, val_set, cfg, out_dir)
-        if result.get("diverged"):
-            return math.nan
-        return float(result["val_top1"])
-
-    return objective

@@ -2,26 +2,29 @@
 import pandas as pd
 
 from convrnn.io import write_parquet
-from convrnn.pipeline import task_datasets, trial_objective
-from convrnn.search import SearchSpace, default_space, run_worker
+from convrnn.pipeline import resolve_device, task_datasets
+from convrnn.search import SearchSpace, default_space, run_worker, training_objective
 from convrnn.workflow import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p = snakemake.params
 search = p.search
+worker = int(snakemake.wildcards.worker)
 backbone = "intermediate" if "intermediate" in search["base_arch"] else "shallow"
 space = default_space(backbone) if search["space"] == "default" else SearchSpace.from_config(search["space"])
 train_set, val_set, num_classes = task_datasets(
     dict(snakemake.input), imagenet=p.imagenet, image_size=search.get("image_size", p.image_size), subset=True
 )
-objective = trial_objective(
-    base_arch=search["base_arch"], overrides=search["overrides"], num_classes=num_classes,
-    train_set=train_set, val_set=val_set, training=search["trial_training"], device=p.device,
-    workdir=f"results/search/trials/worker{snakemake.wildcards.worker}",
+objective = training_objective(
+    search["base_arch"], train_set, val_set,
+    {"seed": p.seed, "device": str(resolve_device(p.device)), **search["trial_training"]},
+    out_root=f"results/search/trials/{p.study}",
+    model_kwargs={"num_classes": num_classes, **search["overrides"]},
 )
 numbers = run_worker(
     space, objective, storage_path=p.storage, study_name=p.study, n_trials=search["trials_per_worker"],
-    seed=p.seed, sampler=search["sampler"], max_total_trials=search["n_workers"] * search["trials_per_worker"],
+    seed=p.seed, sampler=search["sampler"], n_startup_trials=search["n_startup_trials"],
+    total_trials=search["n_workers"] * search["trials_per_worker"],
 )
-write_parquet(pd.DataFrame({"worker": int(snakemake.wildcards.worker), "trial": list(numbers)}), snakemake.output[0])
-log.info("worker %s ran trials %s", snakemake.wildcards.worker, list(numbers))
+write_parquet(pd.DataFrame({"worker": worker, "trial": list(numbers)}, dtype="int64"), snakemake.output[0])
+log.info("worker %d ran trials %s", worker, numbers)

@@ -1,0 +1,144 @@
+"""Object solution times (OST; Kar et al. 2019) following Brain-Score's ``OSTCorrelation``.
+
+Per model time step a linear softmax decoder reads the object out of z-scored features; its
+held-out choice probabilities give each image's I1 d'. An image's OST is the first time the model's
+I1 reaches the monkey's I1 for that image, linearly interpolated from the step before. The score is
+Spearman rho between model and IT OSTs over images where both exist, divided by a noise ceiling.
+
+Deviations from Brain-Score (documented, numbers will not be identical):
+* decoder: sklearn ``LogisticRegression(C=1e-3)`` (Brain-Score's older sklearn variant) instead of the
+  TensorFlow classifier;
+* cross-validation: stratified K-fold so that every image is predicted exactly once, and I1 (whose
+  false-alarm rates pool over images) is computed over all images rather than within each 10% test split.
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from scipy.stats import norm, spearmanr
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+
+from .stats import spearman_brown
+
+KAR2019_CEILING = 0.79  # Brain-Score Kar2019-ost, "computed offline by Kohitij Kar"
+
+
+def i1_dprime(probabilities: np.ndarray, labels: np.ndarray, cap: float = 5.0) -> np.ndarray:
+    """Per-image I1 d' (N,) from choice probabilities (N, K) and true class indices (N,) in [0, K).
+
+    For image i of object a and distractor c: false-alarm p = P(c) / (P(c) + P(a)); hit = 1 - p;
+    the object-level false-alarm rate is the mean, over images of object c, of their p for choice a;
+    d' = z(hit) - z(FA_object), clipped to +-cap, then averaged over distractors.
+    """
+    p = np.asarray(probabilities, np.float64)
+    labels = np.asarray(labels)
+    if p.ndim != 2 or labels.shape != (len(p),):
+        raise ValueError(f"probabilities must be (N, K) and labels (N,), got {p.shape} and {labels.shape}")
+    n, k = p.shape
+    if labels.min() < 0 or labels.max() >= k or not np.issubdtype(labels.dtype, np.integer):
+        raise ValueError(f"labels must be integer class indices in [0, {k}), got range [{labels.min()}, {labels.max()}]")
+    p_true = p[np.arange(n), labels][:, None]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        fa = p / (p + p_true)                                              # (N, K) image x choice
+    fa[np.arange(n), labels] = np.nan
+    # fa_object[a, c]: mean over images of object a of P(choose c instead of a)
+    fa_object = np.full((k, k), np.nan)
+    for a in range(k):
+        if (labels == a).any():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                fa_object[a] = np.nanmean(fa[labels == a], axis=0)
+    with np.errstate(invalid="ignore"):
+        d = norm.ppf(1.0 - fa) - norm.ppf(fa_object.T[labels])            # FA of the pair (truth=c, choice=a)
+    d = np.clip(d, -cap, cap)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(d, axis=1)
+
+
+def decode_over_time(features: np.ndarray, labels: np.ndarray, *, n_folds: int = 10, C: float = 1e-3,
+                     seed: int = 1, max_iter: int = 1000) -> np.ndarray:
+    """Held-out class probabilities (T, N, K) of a per-step logistic decoder on z-scored features."""
+    features = np.asarray(features)
+    labels = np.asarray(labels)
+    if features.ndim != 3 or features.shape[1] != len(labels):
+        raise ValueError(f"features must be (T, N={len(labels)}, D), got {features.shape}")
+    classes = np.unique(labels)
+    if not np.array_equal(classes, np.arange(len(classes))):
+        raise ValueError(f"labels must be class indices 0..K-1, got {classes[:10]}")
+    t_steps, n, _ = features.shape
+    probs = np.full((t_steps, n, len(classes)), np.nan)
+    folds = list(StratifiedKFold(n_folds, shuffle=True, random_state=seed).split(np.zeros(n), labels))
+    for t in range(t_steps):
+        for tr, te in folds:
+            scaler = StandardScaler().fit(features[t, tr])
+            clf = LogisticRegression(C=C, max_iter=max_iter).fit(scaler.transform(features[t, tr]), labels[tr])
+            probs[t, te] = clf.predict_proba(scaler.transform(features[t, te]))
+    return probs
+
+
+def solution_times(i1_model: np.ndarray, i1_target: np.ndarray, times_ms: np.ndarray) -> np.ndarray:
+    """OST (N,) = first time i1_model[t] >= i1_target, interpolated linearly from step t-1; NaN if never.
+
+    If the first step already reaches the threshold its time is returned (nothing to interpolate from).
+    """
+    i1_model = np.asarray(i1_model, np.float64)
+    i1_target = np.asarray(i1_target, np.float64)
+    times_ms = np.asarray(times_ms, np.float64)
+    if i1_model.ndim != 2 or i1_model.shape != (len(times_ms), len(i1_target)):
+        raise ValueError(f"i1_model must be (T={len(times_ms)}, N={len(i1_target)}), got {i1_model.shape}")
+    if np.any(np.diff(times_ms) <= 0):
+        raise ValueError("times_ms must be strictly increasing")
+    with np.errstate(invalid="ignore"):
+        reached = i1_model >= i1_target[None]                       # NaN compares False
+    hit = reached.argmax(0)
+    ok = reached.any(0) & np.isfinite(i1_target)
+    ost = np.full(len(i1_target), np.nan)
+    cols = np.flatnonzero(ok)
+    t = hit[cols]
+    ost[cols] = times_ms[t]
+    inner = cols[t > 0]
+    t1 = hit[inner]
+    lo, hi = i1_model[t1 - 1, inner], i1_model[t1, inner]
+    frac = (i1_target[inner] - lo) / (hi - lo)
+    good = np.isfinite(frac)
+    ost[inner[good]] = times_ms[t1[good] - 1] + np.clip(frac[good], 0, 1) * (times_ms[t1[good]] - times_ms[t1[good] - 1])
+    return ost
+
+
+def ost_consistency(model_ost: np.ndarray, target_ost: np.ndarray, *, ceiling: float | None = KAR2019_CEILING,
+                    target_halves: tuple | None = None) -> dict:
+    """Spearman rho between model and monkey OSTs over images where both are defined.
+
+    The ceiling is either fixed (``ceiling``, 0.79 for Kar2019) or, when ``target_halves`` =
+    (ost_half1, ost_half2) from two halves of the monkey trials is given, the Spearman-Brown corrected
+    split-half Spearman rho of the target. Counts of undefined OSTs are reported, never dropped silently.
+    """
+    model_ost = np.asarray(model_ost, np.float64)
+    target_ost = np.asarray(target_ost, np.float64)
+    if model_ost.shape != target_ost.shape or model_ost.ndim != 1:
+        raise ValueError(f"model_ost and target_ost must be equal-length 1-D, got {model_ost.shape}, {target_ost.shape}")
+    if target_halves is not None:
+        a, b = (np.asarray(h, np.float64) for h in target_halves)
+        both = np.isfinite(a) & np.isfinite(b)
+        ceiling = float(spearman_brown(spearmanr(a[both], b[both])[0]))
+    if ceiling is None or not ceiling > 0:
+        raise ValueError(f"ceiling must be a positive number, got {ceiling}")
+    valid = np.isfinite(model_ost) & np.isfinite(target_ost)
+    rho = spearmanr(model_ost[valid], target_ost[valid])[0] if valid.sum() >= 3 else np.nan
+    return {"rho": float(rho), "ceiling": float(ceiling), "score": float(rho / ceiling),
+            "n_images": int(len(model_ost)), "n_used": int(valid.sum()),
+            "n_model_nan": int(np.isnan(model_ost).sum()), "n_target_nan": int(np.isnan(target_ost).sum())}
+
+
+def ost_score(features: np.ndarray, labels: np.ndarray, target_i1: np.ndarray, target_ost: np.ndarray,
+              times_ms: np.ndarray, *, n_folds: int = 10, C: float = 1e-3, seed: int = 1,
+              ceiling: float | None = KAR2019_CEILING, target_halves=None) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Full chain: decode -> I1 per step (T, N) -> model OST (N,) -> consistency dict."""
+    probs = decode_over_time(features, labels, n_folds=n_folds, C=C, seed=seed)
+    i1 = np.stack([i1_dprime(p, labels) for p in probs])
+    ost = solution_times(i1, target_i1, times_ms)
+    return ost_consistency(ost, target_ost, ceiling=ceiling, target_halves=target_halves), i1, ost

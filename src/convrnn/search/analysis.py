@@ -1,0 +1,100 @@
+"""What the search learned: performance per cell feature, and the best value found over trials."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import atomic_path
+from .trials import META_COLUMNS, completed_trials
+
+EFFECT_COLUMNS = ["feature", "level", "n", "mean", "sem", "best"]
+
+
+def feature_effects(trials_df: pd.DataFrame) -> pd.DataFrame:
+    """Objective per level of each binary / categorical feature, over COMPLETE trials.
+
+    Features: ``gating`` (gate_filter_size > 0: the cell's gated memory exists), every boolean column
+    (bypass = out_residual, the other input/output switches, depth-separability, layer_norm, and each
+    ``edge_<src>_<dst>`` as present/absent) and every string column (nonlinearities, feedback entry).
+    Features with a single observed level are left out (nothing to contrast).
+    Columns: feature, level, n, mean, sem (NaN for n = 1), best.
+    """
+    df = completed_trials(trials_df)
+    features = {}
+    if "gate_filter_size" in df.columns:
+        features["gating"] = (df["gate_filter_size"] > 0).map({True: "on", False: "off"})
+    for col in df.columns:
+        if col in META_COLUMNS:
+            continue
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s):
+            labels = ("present", "absent") if col.startswith("edge_") else ("on", "off")
+            features[col] = s.map({True: labels[0], False: labels[1]})
+        elif pd.api.types.is_string_dtype(s) or s.dtype == object:
+            features[col] = s.astype("string")
+    rows = []
+    for name, levels in features.items():
+        groups = df["value"].groupby(levels.to_numpy(object), sort=True)
+        if groups.ngroups < 2:
+            continue
+        for level, v in groups:
+            rows.append({"feature": name, "level": str(level), "n": len(v), "mean": v.mean(),
+                         "sem": v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else np.nan, "best": v.max()})
+    return pd.DataFrame(rows, columns=EFFECT_COLUMNS).astype({"n": "int64"})
+
+
+def best_so_far(trials_df: pd.DataFrame) -> pd.DataFrame:
+    """Finished trials in trial-number order: number, state, value (NaN unless COMPLETE), best_value."""
+    df = trials_df[trials_df["state"].isin(["COMPLETE", "PRUNED", "FAIL"]).fillna(False).to_numpy(bool)]
+    df = df.sort_values("number")[["number", "state", "value"]].reset_index(drop=True)
+    value = df["value"].where(df["state"] == "COMPLETE").astype(float)
+    return df.assign(value=value, best_value=value.cummax().ffill())
+
+
+def plot_feature_effects(effects: pd.DataFrame, path_png: str | os.PathLike) -> Path:
+    """Mean objective ± s.e.m. per feature level; one row per (feature, level). Saves .png and .pdf."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    labels = effects["feature"] + ": " + effects["level"]
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(6, 0.8 + 0.22 * len(effects)))
+        colors = dict(zip(effects["feature"].unique(), sns.color_palette("tab10", effects["feature"].nunique())))
+        y = np.arange(len(effects))[::-1]
+        for yi, (_, r) in zip(y, effects.iterrows()):
+            ax.errorbar(r["mean"], yi, xerr=0 if np.isnan(r["sem"]) else r["sem"], fmt="o",
+                        color=colors[r["feature"]], ms=4)
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set_xlabel("objective (val top-1), mean ± s.e.m.")
+        ax.set_title("Search: performance per cell feature")
+        return _save(fig, path_png)
+
+
+def plot_best_so_far(best: pd.DataFrame, path_png: str | os.PathLike) -> Path:
+    """Each trial's value (dots) and the running best (line). Saves .png and .pdf."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        sns.scatterplot(data=best, x="number", y="value", color="0.6", s=12, ax=ax, label="trial")
+        ax.step(best["number"], best["best_value"], where="post", color="C3", label="best so far")
+        ax.set_xlabel("trial number")
+        ax.set_ylabel("objective (val top-1)")
+        ax.legend(frameon=False)
+        return _save(fig, path_png)
+
+
+def _save(fig, path_png) -> Path:
+    import matplotlib.pyplot as plt
+
+    path_png = Path(path_png)
+    fig.tight_layout()
+    for path, fmt in ((path_png, "png"), (path_png.with_suffix(".pdf"), "pdf")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt, dpi=150)
+    plt.close(fig)
+    return path_png

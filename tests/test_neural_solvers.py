@@ -1,0 +1,67 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.cross_decomposition import PLSRegression
+from sklearn.linear_model import Ridge
+
+from convrnn.neural import pls_cv, ridge_cv, ridge_path, stratified_splits
+
+torch.set_num_threads(1)
+
+
+def _data(n=120, p=200, q=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, p)) + 3.0                        # non-zero mean: the intercept must be handled
+    Y = 0.1 * X @ rng.normal(size=(p, q)) + rng.normal(size=(n, q)) + 5.0
+    return X, Y
+
+
+@pytest.mark.parametrize("p", [300, 40])                    # dual (p > n) and primal (p <= n) paths
+def test_batched_ridge_equals_sklearn_per_alpha(p):
+    X, Y = _data(p=p)
+    train, test = np.arange(100), np.arange(100, 120)
+    alphas = [1e-2, 1.0, 1e2, 1e4]
+    pred = ridge_path(X, Y, train, test, alphas)
+    for a, got in zip(alphas, pred):
+        ref = Ridge(alpha=a).fit(X[train], Y[train]).predict(X[test])
+        np.testing.assert_allclose(got, ref, atol=1e-6 * np.abs(ref).max())
+
+
+@pytest.mark.parametrize("selection", ["gcv", "cv"])
+def test_ridge_cv_picks_alpha_per_target_and_predicts_with_it(selection):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(150, 80))
+    signal = X @ rng.normal(size=80) / 9
+    Y = np.stack([signal + 0.05 * rng.normal(size=150), 0.05 * signal + 3 * rng.normal(size=150)], 1)
+    splits = stratified_splits(np.repeat(np.arange(15), 10), 3)
+    alphas = np.logspace(-3, 5, 9)
+    fit = ridge_cv(X, Y, splits, alphas, alpha_selection=selection)
+    assert fit.alphas.shape == (3, 2)
+    assert np.all(fit.alphas[:, 1] > 10 * fit.alphas[:, 0])  # the noisy target needs more shrinkage
+    for (tr, te), pred, al in zip(splits, fit.predictions, fit.alphas):
+        for q in range(2):
+            ref = Ridge(alpha=al[q]).fit(X[tr], Y[tr, q]).predict(X[te])
+            np.testing.assert_allclose(pred[:, q], ref, atol=1e-8)
+
+
+def test_kernel_pls_equals_sklearn_plsregression():
+    X, Y0 = _data(n=100, p=150, q=5, seed=2)
+    Y = np.stack([Y0, Y0[:, ::-1] ** 2 / 10])                # two independent target blocks (e.g. bins)
+    splits = stratified_splits(np.repeat(np.arange(10), 10), 3)
+    preds = pls_cv(X, Y, splits, n_components=25)
+    for (tr, te), pred in zip(splits, preds):
+        assert pred.shape == (2, len(te), 5)
+        for g in range(2):
+            ref = PLSRegression(n_components=25, scale=False).fit(X[tr], Y[g, tr]).predict(X[te])
+            np.testing.assert_allclose(pred[g], ref, atol=1e-8 * np.abs(ref).max())
+    single = pls_cv(X, Y0[None, :, :1], splits[:1], n_components=3)[0][0]   # PLS1 path (one target)
+    ref = PLSRegression(3, scale=False).fit(X[splits[0][0]], Y0[splits[0][0], :1]).predict(X[splits[0][1]])
+    np.testing.assert_allclose(single, ref.reshape(single.shape), atol=1e-8 * np.abs(ref).max())
+
+
+def test_solver_errors():
+    X, Y = _data(n=30, p=10)
+    with pytest.raises(ValueError, match="n_components"):
+        pls_cv(X, Y, [(np.arange(20), np.arange(20, 30))], n_components=25)
+    with pytest.raises(ValueError, match="alpha_selection"):
+        ridge_cv(X, Y, [(np.arange(20), np.arange(20, 30))], alpha_selection="loo")
