@@ -36,6 +36,5 @@ rule behavior_summary:
     params:
         models=lambda wc: all_models(),
         ceiling=config["behavior"]["ceiling"],
-        seed=config["seed"],
     script:
         "../workflow/scripts/behavior_summary.py"

@@ -55,8 +55,7 @@ def plot_task(summary: pd.DataFrame, metrics: pd.DataFrame, paths) -> None:
     sns.scatterplot(data=s, x="n_params", y="val_top1", hue="family", s=60, ax=axes[0])
     _annotate(axes[0], s, "n_params", "val_top1")
     axes[0].set(xscale="log", xlabel="parameters", ylabel="held-out top-1", title="Task performance vs parameters")
-    val = metrics[metrics["split"] == "val"]
-    sns.lineplot(data=val, x="epoch", y="top1", hue="model", marker="o", ax=axes[1])
+    sns.lineplot(data=metrics, x="epoch", y="val_top1", hue="model", marker="o", ax=axes[1])
     axes[1].set(ylabel="validation top-1", title="Training")
     sns.despine(fig)
     save_figure(fig, paths)
@@ -92,13 +91,13 @@ def plot_best_layer(summary: pd.DataFrame, paths) -> None:
 def plot_behavior(summary: pd.DataFrame, per_image: pd.DataFrame, paths) -> None:
     """(a) OST consistency per model with the noise ceiling; (b) model vs primate solution time, best model."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    s = summary.sort_values("consistency", ascending=False)
-    sns.barplot(data=s, x="model", y="consistency", ax=axes[0], color="0.6")
+    s = summary.sort_values("rho", ascending=False)
+    sns.barplot(data=s, x="model", y="rho", ax=axes[0], color="0.6")
     if "ceiling" in s and s["ceiling"].notna().any():
         axes[0].axhline(float(s["ceiling"].iloc[0]), ls="--", c="k", lw=1, label="noise ceiling")
         axes[0].legend()
     for i, row in enumerate(s.itertuples()):
-        axes[0].annotate(f"{row.n_unsolved} unsolved", (i, 0), ha="center", va="bottom", fontsize=7, rotation=90)
+        axes[0].annotate(f"{row.n_model_nan} unsolved", (i, 0), ha="center", va="bottom", fontsize=7, rotation=90)
     axes[0].set(ylabel="Spearman rho (OST)", title="Object solution time consistency")
     axes[0].tick_params(axis="x", rotation=45)
     best = s["model"].iloc[0]

@@ -117,13 +117,13 @@ def search_study_name(search_config: Mapping) -> str:
 # --- scripts -----------------------------------------------------------------------------------------------------
 
 def setup_script(snakemake, use_torch: bool = False) -> logging.Logger:
-    """Log to the rule's log file (and stderr); cap BLAS/torch threads to the job's share."""
-    log_path = snakemake.log[0] if len(snakemake.log) else None
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(log_path, mode="w"))
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", handlers=handlers, force=True)
+    """Send stderr (progress lines, warnings, tracebacks) and logging to the rule's log file, as Snakemake
+    workflows do; cap BLAS/torch threads to the job's share."""
+    if len(snakemake.log):
+        Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
+        sys.stderr = open(snakemake.log[0], "w", buffering=1)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
+                        stream=sys.stderr, force=True)
     n = max(1, int(snakemake.threads or 1))
     if use_torch:
         import torch

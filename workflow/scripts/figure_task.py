@@ -10,6 +10,6 @@ from convrnn.workflow import setup_script
 setup_script(snakemake)
 summary = read_parquet(snakemake.input.summary)
 metrics = pd.concat(
-    [read_parquet(f, required=["epoch", "split", "top1"]).assign(model=Path(f).parent.name) for f in snakemake.input.metrics]
+    [read_parquet(f, required=["epoch", "val_top1"]).assign(model=Path(f).parent.name) for f in snakemake.input.metrics]
 )
 plot_task(summary, metrics, snakemake.output)

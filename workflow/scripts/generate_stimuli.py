@@ -10,9 +10,9 @@ for i, split in enumerate(("train", "val", "neural")):
         objects_per_category=p.stimuli["objects_per_category"],
         images_per_object=p.stimuli[f"{split}_images_per_object"],
         image_size=p.image_size,
-        seed=p.seed,
-        pose_seed=p.seed * 7919 + i,
-        id_prefix=f"{split}_",
+        object_seed=p.seed,  # the same objects in every set
+        seed=p.seed * 7919 + i,  # independent poses and backgrounds per set
+        id_prefix=split,
     )
     save_stimuli(images, meta, snakemake.output[f"{split}_images"], snakemake.output[f"{split}_meta"])
     log.info("%s: %d images of %d objects", split, len(meta), meta["object"].nunique())

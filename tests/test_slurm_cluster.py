@@ -1,0 +1,208 @@
+"""Fault tests of the `slurm` profile against a live SLURM cluster (`.ci/slurm_cluster.sh start`).
+
+Run:  sudo .ci/slurm_cluster.sh start && CONVRNN_SLURM_TESTS=1 .venv/bin/pytest -m slurm tests/test_slurm_cluster.py
+Each test runs a workflow copied into tmp_path through `snakemake --profile slurm` plus the CI overrides below,
+for the stand-in workflow (tests/slurm_standin/) and, once it exists, the real one (repo-root Snakefile).
+Stand-in: 3 min 10 s on 2 cores (4 tests); every snakemake call is wrapped in `timeout -k`.
+
+The CI cluster has no accounting DB, so jobs are polled with squeue (the profile keeps sacct for real clusters),
+it has no GPU, and its one node is smaller than the paper-sized requests: resources are replaced for CI.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+GPU_RULES = ("train_model", "search_worker", "extract_features", "neural_fit")
+CI_ARGS = [
+    "--slurm-status-command", "squeue",  # no slurmdbd: sacct fails and the plugin would poll forever
+    "--slurm-init-seconds-before-status-checks", "2",
+    "--latency-wait", "5",
+    # Replace the paper-sized resources (the CLI replaces the profile's whole mapping): no GPUs, small jobs.
+    "--default-resources", "mem_mb=500", "runtime=10*attempt", "cpus_per_task=1",
+    "--set-resources", "train_model:runtime=5*attempt", *(f"{rule}:gpu=0" for rule in GPU_RULES),
+]
+RESUMED = re.compile(r"resumed from \S+ at step (\d+)", re.IGNORECASE)  # the train_model log contract
+
+
+def _cluster_reason() -> str | None:
+    if os.environ.get("CONVRNN_SLURM_TESTS") != "1":
+        return "set CONVRNN_SLURM_TESTS=1 to run tests against a live SLURM cluster (.ci/slurm_cluster.sh start)"
+    if shutil.which("sinfo") is None:
+        return "sinfo not on PATH: no SLURM client installed (.ci/slurm_cluster.sh start)"
+    try:
+        subprocess.run(["sinfo", "-h"], check=True, capture_output=True, timeout=10)
+    except (subprocess.SubprocessError, OSError) as e:
+        return f"sinfo fails, is the cluster up? (.ci/slurm_cluster.sh start): {e}"
+    return None
+
+
+pytestmark = [pytest.mark.slurm, pytest.mark.skipif(_cluster_reason() is not None, reason=str(_cluster_reason()))]
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    source: Path
+    configfile: str
+    slow_training: tuple[str, ...]  # extra args making train_model run long enough to be scancel'ed mid-way
+
+    def copy_to(self, dest: Path) -> Path:
+        skip = shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake", "tests", "__pycache__")
+        shutil.copytree(self.source, dest, ignore=skip)
+        if not (dest / "slurm").exists():
+            shutil.copytree(REPO / "slurm", dest / "slurm")  # the profile under test, found as ./slurm
+        return dest
+
+
+WORKFLOWS = [
+    Workflow("standin", REPO / "tests/slurm_standin", "config/config.yaml", ("--config", "train_steps=20")),
+    pytest.param(
+        Workflow("real", REPO, "config/config.yaml", ()),
+        marks=pytest.mark.skipif(not (REPO / "Snakefile").exists(), reason="real workflow (Snakefile) not there yet"),
+    ),
+]
+
+
+def smk(workdir: Path, wf: Workflow, *args: str, limit: int = 240) -> subprocess.CompletedProcess:
+    """`snakemake --profile slurm` + CI overrides in workdir; killed after `limit` s (SIGKILL 10 s later)."""
+    return subprocess.run(_cmd(wf, *args, limit=limit), cwd=workdir, env=_env(), capture_output=True, text=True)
+
+
+def _cmd(wf: Workflow, *args: str, limit: int) -> list[str]:
+    # args (targets) first: --configfile and --set-resources take lists and would swallow a trailing target.
+    return ["timeout", "-k", "10", str(limit), SNAKEMAKE, *args, "--profile", "slurm",
+            "--configfile", wf.configfile, *CI_ARGS]  # fmt: skip
+
+
+def _env() -> dict[str, str]:
+    # The CI cluster is described by the CI args alone, never by the developer's site settings.
+    return {k: v for k, v in os.environ.items() if not k.startswith("CONVRNN_SLURM_")}
+
+
+def summary(workdir: Path, wf: Workflow) -> list[dict[str, str]]:
+    """`snakemake --detailed-summary`: one dict per output file (output_file, rule, log-file(s), input-file(s), ...)."""
+    out = subprocess.run([SNAKEMAKE, "--configfile", wf.configfile, "--detailed-summary", "--quiet", "all"],
+                         cwd=workdir, capture_output=True, text=True, check=True, timeout=120).stdout  # fmt: skip
+    lines = [line.split("\t") for line in out.splitlines() if "\t" in line]
+    return [dict(zip(lines[0], row)) for row in lines[1:]]
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Rule -> job count from the first 'Job stats' table of a snakemake run or dry run."""
+    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.MULTILINE)}
+
+
+def explain(proc: subprocess.CompletedProcess) -> str:
+    return f"rc={proc.returncode}\n--- stdout ---\n{proc.stdout[-4000:]}\n--- stderr ---\n{proc.stderr[-8000:]}"
+
+
+@pytest.fixture(scope="module", params=WORKFLOWS, ids=lambda wf: wf.name)
+def workflow(request) -> Workflow:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def completed(workflow, tmp_path_factory) -> Path:
+    """The default-config DAG run to completion through SLURM (shared by the failure/rerun tests)."""
+    workdir = workflow.copy_to(tmp_path_factory.mktemp(workflow.name) / "wf")
+    proc = smk(workdir, workflow, limit=360)
+    assert proc.returncode == 0, explain(proc)
+    return workdir
+
+
+def test_default_dag_completes_through_slurm(completed, workflow):
+    dry = smk(completed, workflow, "-n", limit=120)
+    assert dry.returncode == 0, explain(dry)
+    assert "Nothing to be done" in dry.stdout + dry.stderr, explain(dry)
+    assert any(row["rule"] == "train_model" for row in summary(completed, workflow))
+
+
+def test_scancel_mid_training_is_retried_and_resumes(workflow, tmp_path):
+    workdir = workflow.copy_to(tmp_path / "wf")
+    dry = smk(workdir, workflow, *workflow.slow_training, "-n", limit=120)
+    target = re.search(r"rule train_model:\n\s+input:.*\n\s+output: (\S+)", dry.stdout + dry.stderr)
+    assert target, explain(dry)
+    target = target[1].rstrip(",")
+    model_dir = (workdir / target).parent
+    log_path = tmp_path / "snakemake.out"
+    with log_path.open("w") as log_file:
+        run = subprocess.Popen(_cmd(workflow, target, *workflow.slow_training, limit=300), cwd=workdir,
+                               env=_env(), stdout=log_file, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            subprocess.run(["scancel", _wait_for_checkpointed_training(run, model_dir, limit=150)], check=True, timeout=30)
+            run.wait(timeout=330)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    out = log_path.read_text()
+    assert run.returncode == 0, out[-8000:]
+    assert "CANCELLED" in out, out[-8000:]
+    # The retry (attempt 2) runs with the attempt-scaled runtime, 2 x 5 min.
+    assert re.search(r"rule train_model:(?:\n\s+\w+:.*)*\n\s+resources:.*runtime=10\b", out), out[-8000:]
+    log = next(row for row in summary(workdir, workflow) if row["output_file"] == target)["log-file(s)"]
+    resumed = RESUMED.findall((workdir / log.split(",")[0]).read_text())
+    assert resumed and int(resumed[-1]) >= 1, f"{log} shows no resume from a checkpoint"
+
+
+def _wait_for_checkpointed_training(run: subprocess.Popen, model_dir: Path, limit: float) -> str:
+    """SLURM id of the running train_model job once it has written a checkpoint into model_dir."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and run.poll() is None:
+        if list(model_dir.glob("checkpoint*")):
+            jobs = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"],
+                                  capture_output=True, text=True, timeout=30).stdout.split("\n")  # fmt: skip
+            ids = [line.split()[0] for line in jobs if "rule_train_model" in line]
+            if ids:
+                return ids[0]
+        time.sleep(1)
+    raise AssertionError(f"no running train_model job with a checkpoint in {model_dir} (snakemake rc={run.poll()})")
+
+
+def test_failing_rule_fails_workflow_naming_its_log(completed, workflow):
+    rows = summary(completed, workflow)
+    victim = next(row for row in rows if row["rule"] == "neural_fit")
+    bad_input = completed / victim["input-file(s)"].split(",")[0]
+    other = next(row for row in rows if row["rule"] == "neural_fit" and row is not victim)
+    (completed / other["output_file"]).unlink()  # an independent branch that must still be built (keep-going)
+    for row in rows:  # as in a first run: the final outputs do not exist yet
+        if row["rule"].startswith("figure_"):
+            (completed / row["output_file"]).unlink(missing_ok=True)
+    shutil.copy2(bad_input, bad_input.with_name(bad_input.name + ".good"))
+    bad_input.write_bytes(b"\x00corrupt\x00")
+
+    proc = smk(completed, workflow, "--retries", "0", limit=240)  # retries: exercised by the scancel test
+    assert proc.returncode != 0, explain(proc)
+    log = victim["log-file(s)"].split(",")[0]
+    assert "Error in rule neural_fit" in proc.stderr and log in proc.stderr, explain(proc)
+    assert bad_input.name in (completed / log).read_text(), f"{log} does not name the corrupt input {bad_input}"
+    assert (completed / other["output_file"]).exists(), "keep-going: the independent branch was not built"
+
+
+def test_rerun_after_partial_failure_redoes_only_the_rest(completed, workflow):
+    rows = summary(completed, workflow)
+    bad_inputs = list(completed.glob("results/**/*.good"))
+    assert bad_inputs, "run test_failing_rule_fails_workflow_naming_its_log first (same module)"
+    for good in bad_inputs:
+        shutil.copyfile(good, good.with_suffix(""))  # the fix: good content, new mtime
+        good.unlink()
+    upstream = [row["output_file"] for row in rows if row["rule"] in ("train_model", "generate_stimuli")]
+    before = {f: (completed / f).stat().st_mtime_ns for f in upstream}
+
+    dry = smk(completed, workflow, "-n", limit=120)
+    counts = job_counts(dry.stdout + dry.stderr)
+    assert counts.get("neural_fit") == 1 and not {"train_model", "generate_stimuli"} & set(counts), explain(dry)
+    proc = smk(completed, workflow, limit=240)
+    assert proc.returncode == 0, explain(proc)
+    assert job_counts(proc.stdout + proc.stderr) == counts
+    assert before == {f: (completed / f).stat().st_mtime_ns for f in upstream}, "upstream outputs were rebuilt"
