@@ -7,6 +7,7 @@ from convrnn.workflow import (
     model_spec,
     search_model_ids,
     search_study_name,
+    training_config,
 )
 
 SYNTHETIC = config["data"]["source"] == "synthetic"

@@ -21,7 +21,7 @@ rule train_model:
         runtime=lambda wc, attempt: 60 * attempt,
     params:
         spec=spec_of,
-        training=config["training"],
+        training=lambda wc: training_config(config, wc.model),
         num_classes=config["data"].get("stimuli", {}).get("n_categories", 1000),
         imagenet=config["data"].get("imagenet"),
         image_size=config["data"]["image_size"],

@@ -31,9 +31,10 @@ def test_best_so_far_ignores_unfinished_and_failed_values():
 def test_plots_write_png_and_pdf(tmp_path):
     for fn, data, name in ((plot_feature_effects, feature_effects(hand_table()), "fx.png"),
                            (plot_best_so_far, best_so_far(hand_table()), "best.png")):
-        fn(data, tmp_path / name)
-        assert (tmp_path / name).read_bytes()[:4] == b"\x89PNG"
-        assert (tmp_path / name).with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
+        png = tmp_path / name
+        fn(data, [png, png.with_suffix(".pdf")])
+        assert png.read_bytes()[:4] == b"\x89PNG"
+        assert png.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
 
 
 def test_training_objective_builds_the_sampled_model_and_maps_divergence_to_nan(monkeypatch, tmp_path):

@@ -140,11 +140,11 @@ def test_demo_produces_every_figure_and_table(demo):
             f = demo / f"results/figures/{name}.{ext}"
             assert f.is_file() and f.stat().st_size > 1000, f
     summary = pd.read_parquet(demo / "results/training/summary.parquet")
-    assert set(summary["model"]) == {"rgc_demo", "lstm_demo", "ff_demo", "search_median"}
+    assert set(summary["model"]) == {"rgc_demo", "ugrnn_demo", "ff_demo", "search_median"}
     assert {"val_top1", "val_top5", "n_params", "n_units", "arch"} <= set(summary.columns)
     assert (summary["n_params"] > 0).all() and (summary["n_units"] > 0).all()
-    # 8 categories: chance is 0.125; a few CPU epochs must clearly beat it.
-    assert (summary["val_top1"] > 0.25).all(), summary[["model", "val_top1"]]
+    # 8 categories: chance is 0.125 (binomial SD over 448 images ~0.016); a few CPU epochs must clearly beat it.
+    assert (summary["val_top1"] > 0.2).all(), summary[["model", "val_top1"]]
 
 
 @pytest.mark.slow
@@ -222,3 +222,15 @@ def test_demo_training_resumes_after_kill(demo):
 def test_demo_report(demo):
     smk("--report", "results/report.html", cwd=demo)
     assert (demo / "results/report.html").stat().st_size > 10000
+
+
+def test_schema_training_keys_are_train_config_fields():
+    """The schema must not accept a training key the engine would reject (or silently drop)."""
+    import dataclasses
+
+    from convrnn.training import TrainConfig
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    keys = set(schema["$defs"]["train"]["properties"])
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    assert keys <= fields, keys - fields

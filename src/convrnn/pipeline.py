@@ -50,7 +50,7 @@ def task_datasets(inputs: Mapping[str, str], *, imagenet: Mapping | None, image_
 
         train = StimulusDataset(inputs["train_images"], inputs["train_meta"], augment=True)
         val = StimulusDataset(inputs["val_images"], inputs["val_meta"])
-        return train, val, train.num_classes
+        return train, val, int(train.labels.max()) + 1
     if not imagenet:
         raise ValueError("data.imagenet: required when data.source is 'real'")
     from convrnn.data.imagenet import imagenet_datasets

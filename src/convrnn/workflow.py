@@ -107,6 +107,12 @@ def model_spec(config: Mapping, model_id: str, selected_path: str | os.PathLike 
     return {"arch": config["search"]["base_arch"], "overrides": overrides}
 
 
+def training_config(config: Mapping, model_id: str) -> dict:
+    """The global ``training`` block with the model's own ``training`` changes applied (searched models: global)."""
+    own = config["models"].get(model_id, {}).get("training") or {}
+    return {**config["training"], **own}
+
+
 def search_study_name(search_config: Mapping) -> str:
     """A study name that changes whenever the search definition does, so a changed space never reuses old trials."""
     keyed = {k: search_config.get(k) for k in ("base_arch", "overrides", "space", "trial_training", "sampler", "image_size")}

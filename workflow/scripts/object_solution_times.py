@@ -18,7 +18,8 @@ if not ids:
 rows = np.flatnonzero(np.isin(fs.stimulus_ids, ids))
 # Kar2019 labels images by object (10 objects); the HvM-like sets by category.
 label_col = "category" if meta["category"].notna().all() else "object"
-labels = meta.loc[ids, label_col].astype(str).to_numpy()
+names = meta.loc[ids, label_col].astype(str)
+labels = pd.Categorical(names, categories=sorted(names.unique())).codes.astype(np.int64)
 
 layers = fs.index.drop_duplicates("layer").sort_values("layer_index")["layer"].tolist()
 layer = p.behavior.get("layer", "top")
@@ -30,7 +31,7 @@ probs = decode_over_time(feats, labels, seed=p.seed)
 i1 = np.stack([i1_dprime(pr, labels) for pr in probs])  # (T, N)
 ost = solution_times(i1, target.loc[ids, "i1"].to_numpy(), times_ms)
 table = pd.DataFrame({
-    "model": snakemake.wildcards.model, "layer": layer, "stimulus_id": ids, "label": labels,
+    "model": snakemake.wildcards.model, "layer": layer, "stimulus_id": ids, "label": names.to_numpy(),
     "model_ost_ms": ost, "target_ost_ms": target.loc[ids, "ost_ms"].to_numpy(),
     "model_final_i1": i1[-1], "target_i1": target.loc[ids, "i1"].to_numpy(),
 })

@@ -64,6 +64,16 @@ def _resize(x: Tensor, size) -> Tensor:
     return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
 
 
+def _ff_init_(layer: nn.Conv2d) -> nn.Conv2d:
+    """The reference's feed-forward kernels: TF variance_scaling (scale 1, fan_in, truncated normal), zero bias."""
+    fan_in = layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
+    std = (1.0 / fan_in) ** 0.5 / 0.87962566103423978  # TF's truncation correction
+    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
+    if layer.bias is not None:
+        nn.init.zeros_(layer.bias)
+    return layer
+
+
 def _half(n: int) -> int:
     return math.ceil(n / 2)
 
@@ -80,13 +90,13 @@ class ConvNode(nn.Module):
         self.fb_to_cell = cell_cls is not None and cell_cls.takes_feedback
         conv_in = in_ch + (0 if self.fb_to_cell else fb_ch)
         pad = "same" if spec.stride == 1 else spec.ksize // 2
-        self.conv = nn.Conv2d(conv_in, spec.out, spec.ksize, stride=spec.stride, padding=pad)
+        self.conv = _ff_init_(nn.Conv2d(conv_in, spec.out, spec.ksize, stride=spec.stride, padding=pad))
         self.cell = (cell_cls(spec.out, in_ch, fb_ch if self.fb_to_cell else 0, **spec.cell_cfg)
                      if cell_cls else None)
         ch = self.cell.out_ch if self.cell is not None else spec.out
-        self.extra = nn.ModuleList(nn.Conv2d(ch, ch, 3, padding="same") for _ in range(spec.extra_convs))
+        self.extra = nn.ModuleList(_ff_init_(nn.Conv2d(ch, ch, 3, padding="same")) for _ in range(spec.extra_convs))
         if spec.block:
-            self.post = nn.Conv2d(ch, ch, 3, padding="same")
+            self.post = _ff_init_(nn.Conv2d(ch, ch, 3, padding="same"))
             self.proj = nn.Conv2d(in_ch, ch, 1, bias=False) if in_ch != ch else None
         self.out_ch = ch
 

@@ -106,6 +106,8 @@ def score_features(features: dict, neural: NeuralData, meta: pd.DataFrame, *, co
 def _brainscore(X, Y, ceiling, splits, n_components, device):
     """Y (N, S, G) trial means, ceiling (S, G) -> r, ceiling, r^2/ceiling, each (G, S)."""
     Yg = np.moveaxis(Y, 2, 0)                                                      # (G, N, S)
+    # A layer narrower than the component count (e.g. the K-class readout) uses all its dimensions.
+    n_components = min(n_components, X.shape[1], min(len(tr) for tr, _ in splits))
     preds = pls_cv(X, Yg, splits, n_components, device=device)
     r = np.mean([pearson(p, Yg[:, te], axis=1) for p, (_, te) in zip(preds, splits)], axis=0)
     ceil = ceiling.T

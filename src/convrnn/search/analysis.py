@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..io import atomic_path
 from .trials import META_COLUMNS, completed_trials
 
 EFFECT_COLUMNS = ["feature", "level", "n", "mean", "sem", "best"]
@@ -54,10 +53,12 @@ def best_so_far(trials_df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(value=value, best_value=value.cummax().ffill())
 
 
-def plot_feature_effects(effects: pd.DataFrame, path_png: str | os.PathLike) -> Path:
-    """Mean objective ± s.e.m. per feature level; one row per (feature, level). Saves .png and .pdf."""
+def plot_feature_effects(effects: pd.DataFrame, paths: Sequence[str | os.PathLike]) -> None:
+    """Mean objective ± s.e.m. per feature level; one row per (feature, level); saved to each path (format by suffix)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+
+    from ..figures import save_figure
 
     labels = effects["feature"] + ": " + effects["level"]
     with sns.axes_style("whitegrid"):
@@ -70,13 +71,16 @@ def plot_feature_effects(effects: pd.DataFrame, path_png: str | os.PathLike) -> 
         ax.set_yticks(y, labels, fontsize=7)
         ax.set_xlabel("objective (val top-1), mean ± s.e.m.")
         ax.set_title("Search: performance per cell feature")
-        return _save(fig, path_png)
+        fig.tight_layout()
+        save_figure(fig, paths)
 
 
-def plot_best_so_far(best: pd.DataFrame, path_png: str | os.PathLike) -> Path:
-    """Each trial's value (dots) and the running best (line). Saves .png and .pdf."""
+def plot_best_so_far(best: pd.DataFrame, paths: Sequence[str | os.PathLike]) -> None:
+    """Each trial's value (dots) and the running best (line); saved to each path (format by suffix)."""
     import matplotlib.pyplot as plt
     import seaborn as sns
+
+    from ..figures import save_figure
 
     with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(6, 3.5))
@@ -85,16 +89,5 @@ def plot_best_so_far(best: pd.DataFrame, path_png: str | os.PathLike) -> Path:
         ax.set_xlabel("trial number")
         ax.set_ylabel("objective (val top-1)")
         ax.legend(frameon=False)
-        return _save(fig, path_png)
-
-
-def _save(fig, path_png) -> Path:
-    import matplotlib.pyplot as plt
-
-    path_png = Path(path_png)
-    fig.tight_layout()
-    for path, fmt in ((path_png, "png"), (path_png.with_suffix(".pdf"), "pdf")):
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format=fmt, dpi=150)
-    plt.close(fig)
-    return path_png
+        fig.tight_layout()
+        save_figure(fig, paths)
