@@ -69,3 +69,15 @@ def test_ost_consistency_reports_nans_and_ceiling():
     assert 0.8 < ost_consistency(model, target, target_halves=halves)["ceiling"] < 1.0
     null = ost_consistency(rng.permutation(target), target)
     assert abs(null["rho"]) < 0.15
+
+
+def test_first_informative_step_skips_steps_before_the_image_arrives():
+    from convrnn.neural.behavior import first_informative_step
+
+    rng = np.random.default_rng(0)
+    feats = np.zeros((6, 20, 4))
+    feats[:2] = 0.3                      # blank-driven, identical for every image
+    feats[2:] = rng.normal(size=(4, 20, 4))
+    assert first_informative_step(feats) == 2
+    with pytest.raises(ValueError, match="never differ"):
+        first_informative_step(np.ones((3, 5, 2)))

@@ -26,6 +26,7 @@ def smk(*args, cwd=REPO, timeout=900, check=True):
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    proc.output = proc.stdout + proc.stderr
     return proc
 
 
@@ -46,24 +47,31 @@ def planned_rules(dry_run_stdout: str) -> set[str]:
         elif in_table and len(parts) == 2 and parts[1].isdigit():
             if parts[0] != "total":
                 rules.add(parts[0])
-        elif in_table and parts and not set(line.strip()) <= {"-"}:
+        elif in_table and parts and not set(line.strip()) <= {"-", " "}:
             in_table = False
     return rules
 
 
 # --- dry runs, lint, formatting -------------------------------------------------------------------------------------
 
-def test_dry_run_default_plans_every_stage():
-    out = smk("-n", "--quiet", "rules").stdout
+@pytest.fixture
+def clean_copy(tmp_path):
+    """The workflow without any results, as on a fresh clone."""
+    return copy_workflow(tmp_path)
+
+
+def test_dry_run_default_plans_every_stage(clean_copy):
+    out = smk("-n", "--quiet", "rules", cwd=clean_copy).output
     rules = planned_rules(out)
     for rule in ["generate_stimuli", "simulate_neural", "search_worker", "select_architectures", "train_model",
-                 "model_size", "extract_features", "noise_ceiling", "neural_fit", "object_solution_times",
-                 "figure_task", "all"]:
+                 "model_size", "extract_features", "noise_ceiling", "neural_fit", "object_solution_times", "all"]:
         assert rule in rules, f"{rule} missing from the dry run:\n{out}"
+    # Aggregates and figures include the searched models, so they are planned once the checkpoint has run.
+    assert "figure_task" not in rules and "DAG of jobs will be updated after completion" in out
 
 
-def test_dry_run_paper_config():
-    out = smk("-n", "--quiet", "rules", "--configfile", "config/paper.yaml").stdout
+def test_dry_run_paper_config(clean_copy):
+    out = smk("-n", "--quiet", "rules", "--configfile", "config/paper.yaml", cwd=clean_copy).output
     rules = planned_rules(out)
     assert {"download_brainscore", "convert_neural", "convert_stimuli", "search_worker", "train_model"} <= rules, out
     assert "generate_stimuli" not in rules
@@ -76,7 +84,7 @@ def test_lint_is_clean():
 
 
 def test_snakefmt_clean():
-    proc = subprocess.run([shutil.which("snakefmt") or "snakefmt", "--check", "Snakefile", "rules"], cwd=REPO,
+    proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -149,13 +157,16 @@ def test_demo_produces_every_figure_and_table(demo):
 
 @pytest.mark.slow
 def test_demo_ceiling_recovers_planted_reliability(demo):
-    sites = pd.read_parquet(demo / "results/data/neural/sites.parquet")
-    ceiling = pd.read_parquet(demo / "results/neural/ceiling.parquet")
-    est = ceiling.groupby("site")["ceiling"].median()
-    planted = sites.set_index("site")["reliability"]
-    # Bins before the response latency carry no signal; compare sites over their responsive bins via the median.
-    diff = (est.loc[planted.index] - planted).abs()
-    assert diff.median() < 0.1, pd.DataFrame({"est": est, "planted": planted})
+    """The planted reliability is that of the time-averaged response; estimate it with the pipeline's ceiling code."""
+    from convrnn.neural import NeuralData, split_half_reliability
+
+    sites = pd.read_parquet(demo / "results/data/neural/sites.parquet").set_index("site")
+    neural = NeuralData.from_long(pd.read_parquet(demo / "results/data/neural/responses.parquet"))
+    est = split_half_reliability(neural.trials.mean(-1), n_splits=10, seed=0).ceiling
+    diff = np.abs(est - sites.loc[neural.sites["site"], "reliability"].to_numpy())
+    assert np.median(diff) < 0.05 and diff.max() < 0.15, diff
+    per_bin = pd.read_parquet(demo / "results/neural/ceiling.parquet")
+    assert len(per_bin) == len(neural.sites) * len(neural.bins) and per_bin["ceiling"].max() <= 1.0
 
 
 @pytest.mark.slow
@@ -187,13 +198,13 @@ def test_demo_features_match_their_index(demo):
 
 @pytest.mark.slow
 def test_demo_nothing_left_to_do_then_script_edit_reruns_only_dependents(demo):
-    out = smk("-n", cwd=demo).stdout
+    out = smk("-n", cwd=demo).output
     assert "Nothing to be done" in out, out[-2000:]
     script = demo / "workflow/scripts/neural_summary.py"
     original = script.read_text()
     try:
         script.write_text(original + "\n# edited\n")
-        rules = planned_rules(smk("-n", "--quiet", "rules", cwd=demo).stdout)
+        rules = planned_rules(smk("-n", "--quiet", "rules", cwd=demo).output)
         assert rules == {"neural_summary", "figure_neural", "figure_best_layer", "all"}, rules
     finally:
         script.write_text(original)
@@ -212,6 +223,7 @@ def test_demo_training_resumes_after_kill(demo):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert ckpt.exists()
+    smk("--unlock", cwd=demo)  # a SIGKILLed snakemake leaves its lock behind, as after a node failure
     smk("--cores", "1", "--rerun-incomplete", target, cwd=demo)
     log = (demo / "results/logs/train_model/ff_demo.log").read_text()
     assert "resum" in log.lower(), log[-2000:]

@@ -5,6 +5,7 @@ import pandas as pd
 from convrnn.features import load_feature_set
 from convrnn.io import read_parquet, write_parquet
 from convrnn.neural import decode_over_time, i1_dprime, solution_times
+from convrnn.neural.behavior import first_informative_step
 from convrnn.workflow import setup_script
 
 log = setup_script(snakemake)
@@ -26,7 +27,9 @@ layer = p.behavior.get("layer", "top")
 if layer == "top":
     layer = [l for l in layers if l != "imnetds"][-1]
 feats = fs.features[layer][:, rows]
-times_ms = np.arange(feats.shape[0]) * p.step_ms + p.latency_offset_ms
+start = first_informative_step(feats)  # the image reaches this layer at `start`; earlier steps carry no stimulus
+times_ms = np.arange(start, feats.shape[0]) * p.step_ms + p.latency_offset_ms
+feats = feats[start:]
 probs = decode_over_time(feats, labels, seed=p.seed)
 i1 = np.stack([i1_dprime(pr, labels) for pr in probs])  # (T, N)
 ost = solution_times(i1, target.loc[ids, "i1"].to_numpy(), times_ms)
@@ -37,4 +40,4 @@ table = pd.DataFrame({
 })
 table["solved"] = np.isfinite(table["model_ost_ms"])
 write_parquet(table, snakemake.output[0])
-log.info("%s (%s): %d/%d images solved", snakemake.wildcards.model, layer, int(table["solved"].sum()), len(table))
+log.info("%s (%s, from step %d): %d/%d images solved", snakemake.wildcards.model, layer, start, int(table["solved"].sum()), len(table))

@@ -1,23 +1,43 @@
-"""Rule train_model: train one model (resumes from results/models/{model}/checkpoint.pt after a kill)."""
+"""Rule train_model: train one model (resumes from results/models/{model}/checkpoint.pt after a kill).
+
+One device: in-process. Several GPUs: one rank per GPU through the launcher of the SLURM profile (`mpi`
+resource, e.g. srun) or torchrun (docs/cluster.md); every rank runs convrnn.train_job on the same job file.
+"""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
 
-from convrnn.io import write_parquet
-from convrnn.pipeline import build_from_spec, task_datasets
-from convrnn.training import TrainConfig, fit
+from convrnn.io import write_json, write_parquet
+from convrnn.pipeline import resolve_device
+from convrnn.train_job import launcher_command, run
 from convrnn.workflow import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p = snakemake.params
-spec = json.loads(p.spec)
-train_set, val_set, num_classes = task_datasets(dict(snakemake.input), imagenet=p.imagenet, image_size=p.image_size)
-model = build_from_spec(spec, num_classes)
-cfg = TrainConfig.from_dict({"seed": p.seed, "device": p.device, **p.training})
 out_dir = Path(snakemake.output.weights).parent
-log.info("training %s (%s) on %d images", snakemake.wildcards.model, spec["arch"], len(train_set))
-result = fit(model, train_set, val_set, cfg, out_dir)
-row = {"model": snakemake.wildcards.model, "arch": spec["arch"], "spec": p.spec, **result}
+job = {
+    "spec": json.loads(p.spec),
+    "inputs": {k: v for k, v in snakemake.input.items() if k != "selected"},
+    "imagenet": p.imagenet,
+    "image_size": p.image_size,
+    "training": {"seed": p.seed, "device": p.device, **p.training},
+    "out_dir": str(out_dir),
+    "result_path": str(out_dir / "result.json"),
+}
+launcher = launcher_command(snakemake.resources.get("mpi", ""), int(snakemake.resources.get("gpu", 0) or 0))
+log.info("training %s (%s) on %s%s", snakemake.wildcards.model, job["spec"]["arch"], resolve_device(p.device),
+         f" with {' '.join(launcher)}" if launcher else "")
+if launcher:
+    write_json(job, out_dir / "job.json")
+    subprocess.run([*launcher, sys.executable, "-m", "convrnn.train_job", str(out_dir / "job.json")],
+                   check=True, stderr=sys.stderr, stdout=sys.stderr)
+    result = json.loads((out_dir / "result.json").read_text())
+else:
+    result = run(job)
+row = {"model": snakemake.wildcards.model, "arch": job["spec"]["arch"], "spec": p.spec, **result}
 write_parquet(pd.DataFrame([row]), snakemake.output.result)
-(out_dir / "checkpoint.pt").unlink(missing_ok=True)  # finished: a rerun must start fresh, not resume
+for leftover in ("checkpoint.pt", "job.json", "result.json"):  # finished: a rerun must start fresh, not resume
+    (out_dir / leftover).unlink(missing_ok=True)

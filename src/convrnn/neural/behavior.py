@@ -142,3 +142,14 @@ def ost_score(features: np.ndarray, labels: np.ndarray, target_i1: np.ndarray, t
     i1 = np.stack([i1_dprime(p, labels) for p in probs])
     ost = solution_times(i1, target_i1, times_ms)
     return ost_consistency(ost, target_ost, ceiling=ceiling, target_halves=target_halves), i1, ost
+
+
+def first_informative_step(features: np.ndarray, atol: float = 1e-6) -> int:
+    """First model step whose features differ between images (T, N, D): before it the layer has not yet
+    received the image (biological unrolling), so a decoder there only reflects the label prior and would
+    "solve" every image whose primate I1 is below chance at t=0. Brain-Score likewise scores OST from 70 ms on."""
+    spread = np.ptp(features, axis=1).max(axis=-1)  # (T,)
+    hits = np.flatnonzero(spread > atol)
+    if not len(hits):
+        raise ValueError("features never differ between images: no step carries stimulus information")
+    return int(hits[0])
