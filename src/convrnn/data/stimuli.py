@@ -254,18 +254,23 @@ def save_stimuli(images: np.ndarray, meta: pd.DataFrame, images_path: str | os.P
     """
     from convrnn.io import save_tensors, write_parquet
 
-    _check_images(images, "images")
     # Generated sets carry every META_COLUMNS; converted real sets (HvM, Kar2019) only what the consumers need.
-    missing = [c for c in SAVED_COLUMNS if c not in meta.columns]
+    check_image_set(images, meta, SAVED_COLUMNS)
+    save_tensors({"images": images}, images_path,
+                 metadata={"n_images": len(images), "stimulus_ids_sha1": _ids_digest(meta["stimulus_id"])})
+    write_parquet(meta, meta_path)
+
+
+def check_image_set(images, meta: pd.DataFrame, required_columns) -> None:
+    """An image array and its metadata belong together: uint8 (N, H, W, 3), N unique ids, required columns."""
+    _check_images(images, "images")
+    missing = [c for c in required_columns if c not in meta.columns]
     if missing:
         raise ValueError(f"meta: missing column(s) {missing}")
     if len(meta) != len(images):
         raise ValueError(f"meta has {len(meta)} rows but images has {len(images)}")
     if meta["stimulus_id"].duplicated().any():
         raise ValueError("meta.stimulus_id has duplicates")
-    save_tensors({"images": images}, images_path,
-                 metadata={"n_images": len(images), "stimulus_ids_sha1": _ids_digest(meta["stimulus_id"])})
-    write_parquet(meta, meta_path)
 
 
 def _check_images(images, name: str) -> None:

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from convrnn.data.stimuli import normalize
+from convrnn.data.stimuli import check_image_set, normalize
 
 REGION_LAYER = {"V4": "gt_v4", "IT": "gt_it"}  # which ground-truth layer each region reads
 
@@ -262,16 +262,9 @@ def _as_range(v) -> tuple[float, float]:
 
 def _check_simulation_args(images, meta, n_sites, n_probes, n_reps, bin_ms, t_start_ms, t_stop_ms,
                            image_off_ms, latency_ms, reliability_range):
-    if not isinstance(images, np.ndarray) or images.dtype != np.uint8 or images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"images: expected a uint8 array (N, H, W, 3), got "
-                         f"{getattr(images, 'dtype', type(images))} {getattr(images, 'shape', '')}")
-    missing = [c for c in ("stimulus_id", "category_id") if c not in meta.columns]
-    if missing:
-        raise ValueError(f"meta: missing column(s) {missing}")
-    if len(meta) != len(images):
-        raise ValueError(f"meta has {len(meta)} rows but images has {len(images)}")
-    if meta["stimulus_id"].duplicated().any():
-        raise ValueError("meta.stimulus_id has duplicates")
+    if not isinstance(images, np.ndarray):
+        raise ValueError(f"images: expected a numpy uint8 array (N, H, W, 3), got {type(images).__name__}")
+    check_image_set(images, meta, ("stimulus_id", "category_id"))
     if not n_sites or any(r not in REGION_LAYER for r in n_sites):
         raise ValueError(f"n_sites: regions must be among {list(REGION_LAYER)}, got {dict(n_sites)}")
     if any(int(k) < max(n_probes, 1) for k in n_sites.values()):
