@@ -55,6 +55,7 @@ class Workflow:
     source: Path
     configfile: str
     slow_training: tuple[str, ...]  # extra args making train_model run long enough to be scancel'ed mid-way
+    dag_limit: int = 360            # seconds for the whole default DAG through SLURM
 
     def copy_to(self, dest: Path) -> Path:
         skip = shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake", "tests", "__pycache__")
@@ -67,7 +68,8 @@ class Workflow:
 WORKFLOWS = [
     Workflow("standin", REPO / "tests/slurm_standin", "config/config.yaml", ("--config", "train_steps=20")),
     pytest.param(
-        Workflow("real", REPO, "config/config.yaml", ()),
+        # ~38 jobs of 15-50 s on a 2-CPU node plus SLURM polling: about 8 minutes here.
+        Workflow("real", REPO, "config/config.yaml", (), dag_limit=1200),
         marks=pytest.mark.skipif(not (REPO / "Snakefile").exists(), reason="real workflow (Snakefile) not there yet"),
     ),
 ]
@@ -116,7 +118,7 @@ def workflow(request) -> Workflow:
 def completed(workflow, tmp_path_factory) -> Path:
     """The default-config DAG run to completion through SLURM (shared by the failure/rerun tests)."""
     workdir = workflow.copy_to(tmp_path_factory.mktemp(workflow.name) / "wf")
-    proc = smk(workdir, workflow, limit=360)
+    proc = smk(workdir, workflow, limit=workflow.dag_limit)
     assert proc.returncode == 0, explain(proc)
     return workdir
 

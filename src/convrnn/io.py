@@ -75,12 +75,7 @@ def save_tensors(tensors: Mapping, path: str | os.PathLike, metadata: Mapping[st
 
 
 def load_tensors(path: str | os.PathLike, keys: Iterable[str] | None = None) -> dict[str, np.ndarray]:
-    from safetensors import safe_open
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such safetensors file")
-    with safe_open(str(path), framework="numpy") as f:
+    with _open_tensors(path) as f:
         wanted = list(f.keys()) if keys is None else list(keys)
         missing = [k for k in wanted if k not in f.keys()]
         if missing:
@@ -89,10 +84,21 @@ def load_tensors(path: str | os.PathLike, keys: Iterable[str] | None = None) -> 
 
 
 def tensor_metadata(path: str | os.PathLike) -> dict[str, str]:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="numpy") as f:
+    with _open_tensors(path) as f:
         return dict(f.metadata() or {})
+
+
+def _open_tensors(path: str | os.PathLike):
+    """safe_open that names the file when it is missing or corrupt (safetensors' own errors do not)."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such safetensors file")
+    try:
+        return safe_open(str(path), framework="numpy")
+    except SafetensorError as e:
+        raise ValueError(f"{path}: not a readable safetensors file ({e})") from e
 
 
 def _to_numpy(v) -> np.ndarray:
