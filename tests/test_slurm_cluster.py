@@ -173,9 +173,11 @@ def _wait_for_checkpointed_training(run: subprocess.Popen, model_dir: Path, limi
 
 def test_failing_rule_fails_workflow_naming_its_log(completed, workflow):
     rows = summary(completed, workflow)
-    victim = next(row for row in rows if row["rule"] == "neural_fit")
-    bad_input = completed / victim["input-file(s)"].split(",")[0]
-    other = next(row for row in rows if row["rule"] == "neural_fit" and row is not victim)
+    fits = [row for row in rows if row["rule"] == "neural_fit"]
+    victim, other = fits[0], fits[1]
+    # Corrupt an input of the victim alone (its features), not one every fit shares (the neural responses).
+    shared = {f for row in fits[1:] for f in row["input-file(s)"].split(",")}
+    bad_input = completed / sorted(set(victim["input-file(s)"].split(",")) - shared)[0]
     (completed / other["output_file"]).unlink()  # an independent branch that must still be built (keep-going)
     for row in rows:  # as in a first run: the final outputs do not exist yet
         if row["rule"].startswith("figure_"):
