@@ -15,8 +15,10 @@ convention, n_splits = p.neural["convention"], p.neural["n_splits"]
 # Brain-Score: 90/10 splits stratified by object; Nayebi (brainmodel_utils): random 80/20 splits.
 splits = (stratified_splits(meta["object"].to_numpy(), n_splits, 0.9, p.seed) if convention == "brainscore"
           else random_splits(len(meta), n_splits, 0.8, p.seed))
+# The readout's K logits are the task output, not a candidate for a cortical area.
+features = {layer: f for layer, f in fs.features.items() if layer != "imnetds"}
 fits = score_features(
-    fs.features, neural, meta, convention=convention, splits=splits, pairing=p.neural["pairing"],
+    features, neural, meta, convention=convention, splits=splits, pairing=p.neural["pairing"],
     step_ms=p.step_ms, latency_offset_ms=p.latency_offset_ms, seed=p.seed, device=resolve_device(p.device),
 )
 layer_index = fs.index.drop_duplicates("layer").set_index("layer")["layer_index"]
