@@ -14,7 +14,8 @@ SYNTHETIC = config["data"]["source"] == "synthetic"
 CONFIG_MODELS = list(config["models"])
 # In the synthetic default the behavioural (OST) images are the neural stimulus set; for real data they are Kar2019's.
 BEHAVIOR_SET = "neural" if SYNTHETIC else "behavior"
-STIMSETS = ["neural"] if SYNTHETIC else ["neural", "behavior"]
+# Task classes: the generated categories, or ImageNet's 1000.
+NUM_CLASSES = config["data"]["stimuli"]["n_categories"] if SYNTHETIC else 1000
 FIGURES = ["task", "neural", "best_layer", "behavior", "pareto", "dynamics"]
 SEARCH_FIGURES = ["search_features", "search_progress"]
 SEARCH = config["search"]
@@ -80,8 +81,8 @@ def configured_model_outputs(wildcards):
     per_model = [
         "results/neural/fits/{model}.parquet",
         "results/behavior/{model}.parquet",
+        "results/models/{model}/size.parquet",
     ]
-    per_model.append("results/models/{model}/size.parquet")
     return ["results/neural/ceiling.parquet"] + expand(per_model, model=CONFIG_MODELS)
 
 

@@ -19,7 +19,7 @@ rule extract_features:
     threads: config["threads"]
     params:
         spec=spec_of,
-        num_classes=config["data"].get("stimuli", {}).get("n_categories", 1000),
+        num_classes=NUM_CLASSES,
         features=config["features"],
         times=config["presentation"]["neural_times"],
         image_off=config["presentation"]["neural_image_off"],

@@ -22,7 +22,6 @@ rule train_model:
     params:
         spec=spec_of,
         training=lambda wc: training_config(config, wc.model),
-        num_classes=config["data"].get("stimuli", {}).get("n_categories", 1000),
         imagenet=config["data"].get("imagenet"),
         image_size=config["data"]["image_size"],
         device=config["device"],
@@ -42,7 +41,7 @@ rule model_size:
         "../envs/convrnn.yaml"
     params:
         spec=spec_of,
-        num_classes=config["data"].get("stimuli", {}).get("n_categories", 1000),
+        num_classes=NUM_CLASSES,
         image_size=config["data"]["image_size"],
         times=config["presentation"]["neural_times"],
     script:

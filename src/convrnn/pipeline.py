@@ -1,14 +1,11 @@
-"""Building blocks the workflow scripts share: models from specs, task datasets, the search-trial objective."""
+"""Building blocks the workflow scripts share: models from specs, trained models, task datasets, the device."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-
-log = logging.getLogger(__name__)
 
 
 def resolve_device(device: str) -> torch.device:
