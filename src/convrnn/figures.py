@@ -83,7 +83,9 @@ def plot_best_layer(summary: pd.DataFrame, paths) -> None:
         sns.lineplot(data=r, x="layer_index", y="score", hue="model", marker="o", ax=ax)
         best = r.loc[r.groupby("model")["score"].idxmax()]
         ax.scatter(best["layer_index"], best["score"], s=140, facecolors="none", edgecolors="k", zorder=5)
-        ax.set(title=f"{region}: best layer per model", xlabel="layer (depth)", ylabel="time-averaged predictivity")
+        ticks = r.drop_duplicates("layer_index")
+        ax.set_xticks(ticks["layer_index"], ticks["layer"], rotation=45)
+        ax.set(title=f"{region}: best layer per model", xlabel="layer", ylabel="time-averaged predictivity")
     sns.despine(fig)
     save_figure(fig, paths)
 
