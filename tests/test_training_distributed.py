@@ -63,7 +63,7 @@ SCRIPT = textwrap.dedent('''
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(256, 4))
     cfg = TrainConfig.from_dict({"epochs": 2, "batch_size": 32, "lr": 0.05, "device": "cpu", "checkpoint_every_steps": 5})
     r = fit(model, TensorDataset(x[:192], y[:192]), TensorDataset(x[192:], y[192:]), cfg, sys.argv[1])
-    sys.stdout.write(f"RESULT {r['steps']} {r['val_top1']}\n")  # one write: the ranks share stdout
+    sys.stdout.write(f"RESULT {r['steps']} {r['val_top1']}\\n")  # one write: the ranks share stdout
     sys.stdout.flush()
 ''')
 
