@@ -22,9 +22,13 @@ def run(job: Mapping) -> dict:
     from convrnn.pipeline import build_from_spec, task_datasets
     from convrnn.training import TrainConfig, fit
 
+    import torch
+
+    cfg = TrainConfig.from_dict(job["training"])
     train_set, val_set, num_classes = task_datasets(job["inputs"], imagenet=job.get("imagenet"), image_size=job["image_size"])
+    torch.manual_seed(cfg.seed)  # the initial weights too are a function of the seed (same on every rank)
     model = build_from_spec(job["spec"], num_classes)
-    return fit(model, train_set, val_set, TrainConfig.from_dict(job["training"]), Path(job["out_dir"]))
+    return fit(model, train_set, val_set, cfg, Path(job["out_dir"]))
 
 
 def launcher_command(mpi: str | None, gpus: int) -> list[str] | None:

@@ -27,8 +27,12 @@ def training_objective(base_name: str, train_set, val_set, train_config: Mapping
     if clash:
         raise ValueError(f"model_kwargs must not set {clash}: the search samples them")
     cfg = TrainConfig.from_dict(dict(train_config))   # validate once, before any trial runs
+    seed = int(train_config.get("seed", 0))
 
     def objective(trial: Mapping) -> float:
+        import torch
+
+        torch.manual_seed(seed + trial["number"])  # reproducible initial weights per trial
         model = build(base_name, cell=dict(trial["cell"]), edges=[list(e) for e in trial["edges"]], **model_kwargs)
         result = fit(model, train_set, val_set, cfg, Path(out_root) / f"trial_{trial['number']:05d}")
         if result.get("diverged"):
