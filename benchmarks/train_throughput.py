@@ -49,7 +49,7 @@ def measure(model: nn.Module, *, image_size: int, batch: int, steps: int, warmup
 
     def step():
         opt.zero_grad(set_to_none=True)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16 and device.type == "cuda"):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
         F.cross_entropy(logits.float(), y).backward()
         opt.step()

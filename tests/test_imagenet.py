@@ -6,7 +6,6 @@ import shutil
 import pytest
 import torch
 from PIL import Image
-from torch.utils.data import TensorDataset
 
 from convrnn.data import imagenet as inet
 
@@ -78,27 +77,20 @@ def test_bad_arguments(root, tmp_path):
         inet.eval_transform(224, 200)
 
 
-def test_loader_is_seeded_and_batches(root):
-    ds = TensorDataset(torch.arange(20))
-    order = lambda seed: torch.cat([b[0] for b in inet.make_loader(ds, 4, shuffle=True, num_workers=0, seed=seed)])
-    assert torch.equal(order(1), order(1)) and not torch.equal(order(1), order(2))
-    assert sorted(order(1).tolist()) == list(range(20))
-    train, _ = inet.imagenet_datasets(root, image_size=16)
-    loader = inet.make_loader(train, 5, shuffle=True, num_workers=2, seed=0, drop_last=True)
-    assert loader.persistent_workers and len(loader) == 2
-    x, y = next(iter(loader))
-    assert x.shape == (5, 3, 16, 16) and y.shape == (5,)
-    assert 1 <= inet.default_num_workers() <= 8
+def test_train_job_trains_on_an_imagenet_tree_with_loader_workers(root, tmp_path):
+    """The train_model path on real-format data: JPEG decoding in 2 DataLoader workers, 3 classes from the tree."""
+    from convrnn.io import read_parquet
+    from convrnn.train_job import run
+    from convrnn.training import METRIC_COLUMNS
 
-
-def test_distributed_loader_shards(tmp_path):
-    import torch.distributed as dist
-
-    dist.init_process_group("gloo", init_method=(tmp_path / "pg").as_uri(), world_size=1, rank=0)
-    try:
-        loader = inet.make_loader(TensorDataset(torch.arange(10)), 3, shuffle=True, num_workers=0, seed=0,
-                                  distributed=True)
-        assert type(loader.sampler).__name__ == "DistributedSampler"
-        assert sorted(torch.cat([b[0] for b in loader]).tolist()) == list(range(10))
-    finally:
-        dist.destroy_process_group()
+    out = tmp_path / "model"
+    job = {"spec": {"arch": "ff_shallow", "overrides": {"width": 0.125, "times": 6, "image_off": 6}},
+           "inputs": {}, "imagenet": {"root": str(root)}, "image_size": 16,
+           "training": {"epochs": 2, "batch_size": 4, "optimizer": "adam", "lr": 1e-3, "device": "cpu",
+                        "num_workers": 2, "seed": 0},
+           "out_dir": str(out)}
+    result = run(job)
+    assert result["steps"] == 2 * 3 and 0 <= result["val_top1"] <= 1  # 12 train images / batch 4, per epoch
+    metrics = read_parquet(out / "metrics.parquet", required=METRIC_COLUMNS)
+    assert len(metrics) == 2 and (metrics["train_images_per_s"] > 0).all()
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["model"]["head.layer.weight"].shape[0] == 3

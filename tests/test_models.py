@@ -138,6 +138,44 @@ def test_zoo_forward_backward_cpu(name):
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
+@pytest.mark.parametrize("name", names())
+def test_zoo_trains_channels_last_under_bf16_autocast_on_cpu(name):
+    """The GPU training path (channels_last model + inputs, bf16 autocast) also runs on CPU for every model."""
+    torch.manual_seed(0)
+    kw = {"num_classes": 10} if name.startswith("resnet") else {"width": 0.125, "num_classes": 10}
+    m = build(name, **kw).to(memory_format=torch.channels_last)
+    x = torch.randn(2, 3, 32, 32).contiguous(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m(x)
+    assert y.dtype == torch.bfloat16 and y.shape == (2, 10)
+    torch.nn.functional.cross_entropy(y.float(), torch.tensor([1, 2])).backward()
+    grads = [p.grad for p in m.parameters() if p.requires_grad]
+    assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+
+
+def test_lstm_cell_equations_with_peepholes_on_the_previous_cell_state():
+    from convrnn.models.cells import CELLS, conv_bias
+
+    torch.manual_seed(0)
+    cell = CELLS["lstm"](4, out_depth=3, filter_size=1, peephole=True, forget_bias=0.5)
+    with torch.no_grad():
+        cell.peep.normal_()
+        conv_bias(cell.conv).normal_()
+    x, c0, h0 = torch.randn(2, 4, 5, 5), torch.randn(2, 3, 5, 5), torch.randn(2, 3, 5, 5)
+    h, (c, h_state) = cell(x, (c0, h0))
+    i, j, f, o = cell.conv(torch.cat([x, h0], 1)).chunk(4, 1)
+    w = cell.peep
+    c_ref = c0 * torch.sigmoid(f + 0.5 + w[1] * c0) + torch.sigmoid(i + w[0] * c0) * torch.tanh(j)
+    torch.testing.assert_close(c, c_ref)
+    torch.testing.assert_close(h, torch.tanh(c_ref) * torch.sigmoid(o + w[2] * c0))
+    assert h_state is h
+    # zero state at t=0, and layer norm keeps every gate and c' at zero mean / unit variance per image
+    ln = CELLS["lstm"](4, out_depth=3, filter_size=1, layer_norm=True)
+    h, (c, _) = ln(x, None)
+    torch.testing.assert_close(c.mean((1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(c.var((1, 2, 3), unbiased=False), torch.ones(2), atol=1e-3, rtol=0)
+
+
 def test_resnet_unroll_constant_in_time():
     m = build("resnet18", num_classes=4, times=3)
     out = m.unroll(torch.randn(2, 3, 64, 64), record=["layer2", "avgpool"])

@@ -94,6 +94,33 @@ def test_loss_over_unrolled_steps(tmp_path):
         fit(TinyNet(), toy_data(64, 1), toy_data(32, 2), _cfg(loss_steps=[0]), tmp_path / "c")
 
 
+def test_gpu_flags_bf16_and_channels_last_train_a_convrnn_on_cpu(tmp_path):
+    """The GPU configuration (bf16 autocast, NHWC) is the same code path on CPU: a zoo ConvRNN still learns."""
+    from convrnn.models import build
+
+    torch.manual_seed(0)
+    model = build("rgc_shallow", width=0.125, num_classes=K, times=8, image_off=6)
+    seen = []
+    model.nodes[0].register_forward_hook(  # a node returns (output, state)
+        lambda m, inp, out: seen.append((out[0].dtype, inp[0].is_contiguous(memory_format=torch.channels_last))))
+    cfg = _cfg(epochs=2, batch_size=16, optimizer="adam", lr=3e-3, bf16=True, channels_last=True,
+               loss_steps="all_after_first_readable")
+    result = fit(model, toy_data(256, 1, size=16), toy_data(64, 2, size=16), cfg, tmp_path)
+    assert result["val_top1"] > 0.6 and not result["diverged"], result  # chance 0.25
+    assert seen and set(seen) == {(torch.bfloat16, True)}
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: float32 master weights
+
+
+def test_compile_wraps_the_training_forward(tmp_path):
+    import torch._dynamo
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    result = fit(TinyNet(), toy_data(256, 1), toy_data(64, 2), _cfg(epochs=1, compile=True), tmp_path)
+    assert result["val_top1"] > 0.8, result
+    assert torch._dynamo.utils.counters["stats"]["unique_graphs"] >= 1
+
+
 @pytest.mark.parametrize(
     "override, field",
     [({"epochs": -3}, "epochs"), ({"optimizer": "rmsprop"}, "optimizer"), ({"learning_rate": 0.1}, "learning_rate"),

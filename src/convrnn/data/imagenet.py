@@ -1,4 +1,4 @@
-"""ILSVRC2012 in the standard folder layout, with the train/eval transforms and a seeded loader.
+"""ILSVRC2012 in the standard folder layout, with the train/eval transforms (loading: ``convrnn.training.fit``).
 
 Layout (``root`` comes from the config): ``root/train/<wnid>/*.JPEG`` and ``root/val/<wnid>/*.JPEG``.
 If ``ILSVRC2012_devkit_t12.tar.gz`` is in ``root`` and a split folder is missing, torchvision's
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Sequence
 
 import torch
-from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 from torchvision.datasets import imagenet as tv_imagenet
@@ -133,31 +132,3 @@ def imagenet_datasets(root: str | os.PathLike, *, image_size: int = 224, resize_
                            train_transform(image_size) if train_augment else evaluate, class_names)
     val = ImageNetFolder(root / "val", wnids, subset_per_class, evaluate, class_names)
     return train, val
-
-
-def default_num_workers() -> int:
-    return min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1, 8)
-
-
-def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, num_workers: int | None = None,
-                seed: int, distributed: bool = False, drop_last: bool = False) -> DataLoader:
-    """DataLoader with a seeded order, ``min(cpus, 8)`` persistent workers and pinned memory on CUDA.
-
-    The shuffle order and each worker's augmentation RNG derive from ``seed`` (torch seeds worker
-    ``i`` from the loader generator). With ``num_workers=0`` augmentations draw from the global
-    torch RNG instead. ``distributed=True`` uses a DistributedSampler (needs an initialised process
-    group); call ``loader.sampler.set_epoch(epoch)`` each epoch so shards reshuffle.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    num_workers = default_num_workers() if num_workers is None else num_workers
-    sampler = None
-    if distributed:
-        from torch.utils.data.distributed import DistributedSampler
-
-        sampler = DistributedSampler(dataset, shuffle=shuffle, seed=seed, drop_last=drop_last)
-    return DataLoader(
-        dataset, batch_size=batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-        num_workers=num_workers, pin_memory=torch.cuda.is_available(), drop_last=drop_last,
-        persistent_workers=num_workers > 0, generator=torch.Generator().manual_seed(seed),
-    )

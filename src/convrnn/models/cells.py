@@ -12,9 +12,8 @@ A cell sits inside a graph node, after the node's pre-memory convolution (see ``
   onto the pre-memory conv input, as the reference harbor does.
 
 Every cell declares its config keys in ``defaults``; an unknown key raises ``ValueError`` naming it.
-Initialisation is PyTorch's default (kaiming-uniform conv weights and uniform biases) except where
-the reference fixes a bias init (GRU gates 1.0, LSTM ``bias_init``). The reference used glorot /
-variance-scaling inits in TF; the parameter count does not depend on this choice.
+Cell convolutions start as the reference's TF defaults (Glorot-uniform kernels, zero biases; see ``conv``) except
+where the reference fixes a bias init (GRU gates 1.0, LSTM ``bias_init``).
 """
 from __future__ import annotations
 
@@ -182,10 +181,11 @@ class GRUCell(Cell):
 class LSTMCell(Cell):
     """Conv LSTM: [i, j, f, o] = conv([x, h]); c' = c*sig(f + fb) + sig(i)*tanh(j); h' = tanh(c')*sig(o).
 
-    ``layer_norm``: one GroupNorm(1) per gate pre-activation and one on c' (as TF's
-    LayerNormBasicLSTMCell; the reference conv version is unverified). ``peephole``: per-channel
-    weights on c for i, f, o. The reference used per-position (H, W, C) weights, which would tie
-    the parameter count to the image size; we keep models size-agnostic (documented deviation).
+    ``layer_norm``: one GroupNorm(1) on each of i, j, f, o and one on c', as the reference ConvLSTMCell
+    (convrnns/utils/cells.py). ``peephole``: weights on the *previous* c for i, f and o (the reference also
+    feeds the old c to the output gate, unlike TF's LSTMCell). The reference used per-position (H, W, C)
+    peephole weights, which would tie the parameter count to the image size; ours are per channel, start at
+    zero (a plain LSTM), and keep models size-agnostic (documented deviation).
     """
 
     defaults = {"out_depth": None, "filter_size": 3, "forget_bias": 1.0, "bias_init": None,
@@ -200,7 +200,8 @@ class LSTMCell(Cell):
         ln = self.cfg["layer_norm"]
         self.gate_norms = nn.ModuleList(_groupnorm(ln, out) for _ in range(4))
         self.cell_norm = _groupnorm(ln, out)
-        self.peep = nn.Parameter(torch.zeros(3, 1, out, 1, 1)) if self.cfg["peephole"] else None
+        # (3, C, 1, 1): rank 4 so that model.to(memory_format=channels_last) accepts it
+        self.peep = nn.Parameter(torch.zeros(3, out, 1, 1)) if self.cfg["peephole"] else None
 
     def forward(self, x, state, res=None, fb=None):
         if state is None:
@@ -209,10 +210,8 @@ class LSTMCell(Cell):
             c, h = state
         i, j, f, o = (n(g) for n, g in zip(self.gate_norms, self.conv(torch.cat([x, h], 1)).chunk(4, 1)))
         if self.peep is not None:
-            i, f = i + self.peep[0] * c, f + self.peep[1] * c
+            i, f, o = i + self.peep[0] * c, f + self.peep[1] * c, o + self.peep[2] * c
         c = self.cell_norm(c * torch.sigmoid(f + self.cfg["forget_bias"]) + torch.sigmoid(i) * torch.tanh(j))
-        if self.peep is not None:
-            o = o + self.peep[2] * c
         h = torch.tanh(c) * torch.sigmoid(o)
         return h, (c, h)
 

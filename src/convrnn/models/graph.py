@@ -198,7 +198,10 @@ class ConvRNN(nn.Module):
             raise ValueError(f"record: unknown layer(s) {unknown}; layers: {self.layer_names}")
         B = x.shape[0]
         shapes = self.layer_shapes(tuple(x.shape[-2:]))
-        prev = [x.new_zeros(B, *shapes[n.spec.name]) for n in self.nodes]
+        # zero outputs before t=0 in the input's memory format (NHWC under channels_last training)
+        fmt = torch.channels_last if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last) else torch.contiguous_format
+        prev = [x.new_zeros(B, *shapes[n.spec.name]).contiguous(memory_format=fmt) for n in self.nodes]
         states = [None] * len(self.nodes)
         rec_idx = {self.layer_names.index(r): r for r in record if r != "imnetds"}
         feats: dict[str, list[Tensor]] = {r: [] for r in record}

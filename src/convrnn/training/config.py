@@ -64,7 +64,8 @@ class TrainConfig:
     num_workers: DataLoader workers (0 = load in the main process; exact resume of *random*
         augmentations mid-epoch is only guaranteed with 0).
     device: "auto" (cuda:LOCAL_RANK if available, else cpu) | "cpu" | "cuda".
-    bf16: bfloat16 autocast for forward passes; CUDA only (ignored on CPU).
+    bf16: bfloat16 autocast for forward passes (CUDA, and CPU too so that the path is testable without a GPU;
+        CPUs without native bf16 run it slower than float32).
     channels_last: NHWC memory format for model and inputs.
     compile: wrap the training forward in torch.compile.
     loss_steps: "readout" (loss on model(x)), a list of time-step indices into model.unroll(x).logits,

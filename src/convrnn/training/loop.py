@@ -90,7 +90,7 @@ class _Run:
         model.to(device)
         if cfg.channels_last:
             model.to(memory_format=torch.channels_last)
-        self.autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16 and device.type == "cuda")
+        self.autocast = dict(device_type=device.type, dtype=torch.bfloat16, enabled=cfg.bf16)
         self.loss_steps = self._resolve_loss_steps()  # before any RNG seeding/restoring: it uses no randomness
         net: nn.Module = _StepLogits(model, self.loss_steps)
         if env.world_size > 1:
@@ -216,12 +216,13 @@ class _Run:
         self.acc["time"] += dt
         self.train_time_s += dt
 
+    def _to_device(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
+        return x.contiguous(memory_format=torch.channels_last) if self.cfg.channels_last and x.dim() == 4 else x
+
     def _train_step(self, x, y, lr) -> bool:
         """One update; False (and no update) if the loss is not finite on any rank."""
-        x = x.to(self.device, non_blocking=True)
-        if self.cfg.channels_last and x.dim() == 4:
-            x = x.contiguous(memory_format=torch.channels_last)
-        y = y.to(self.device, non_blocking=True).long()
+        x, y = self._to_device(x), y.to(self.device, non_blocking=True).long()
         for g in self.optimizer.param_groups:
             g["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
@@ -298,10 +299,7 @@ class _Run:
                             generator=torch.Generator().manual_seed(self.cfg.seed))
         sums = torch.zeros(4, dtype=torch.float64, device=self.device)
         for x, y in loader:
-            x = x.to(self.device, non_blocking=True)
-            if self.cfg.channels_last and x.dim() == 4:
-                x = x.contiguous(memory_format=torch.channels_last)
-            y = y.to(self.device, non_blocking=True).long()
+            x, y = self._to_device(x), y.to(self.device, non_blocking=True).long()
             with torch.autocast(**self.autocast):
                 logits = self.model(x)
             logits = logits.float()
@@ -341,7 +339,7 @@ class _Run:
         was_training = self.model.training
         self.model.eval()
         with torch.no_grad(), torch.autocast(**self.autocast):
-            probe = torch.stack([self.train_set[i][0] for i in range(min(2, self.n_train))]).to(self.device)
+            probe = self._to_device(torch.stack([self.train_set[i][0] for i in range(min(2, self.n_train))]))
             logits = self.model.unroll(probe).logits.float()
         self.model.train(was_training)
         t = logits.shape[0]
