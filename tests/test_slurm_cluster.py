@@ -1,9 +1,10 @@
 """Fault tests of the `slurm` profile against a live SLURM cluster (`.ci/slurm_cluster.sh start`).
 
 Run:  sudo .ci/slurm_cluster.sh start && CONVRNN_SLURM_TESTS=1 .venv/bin/pytest -m slurm tests/test_slurm_cluster.py
-Each test runs a workflow copied into tmp_path through `snakemake --profile slurm` plus the CI overrides below,
-for the stand-in workflow (tests/slurm_standin/) and, once it exists, the real one (repo-root Snakefile).
-Stand-in: 3 min 10 s on 2 cores (4 tests); every snakemake call is wrapped in `timeout -k`.
+Each test runs the real workflow (repo-root Snakefile) copied into tmp_path through `snakemake --profile slurm` plus
+the CI overrides below, on a smaller copy of the default config (SMALLER_DEMO): about 10 minutes on 2 cores, most of
+it the executor's status polling (its interval backs off by 10 s while no job finishes). Every snakemake call is
+wrapped in `timeout -k`. (The stand-in workflow tests/slurm_standin/ only serves the profile's dry-run tests.)
 
 The CI cluster has no accounting DB, so jobs are polled with squeue (the profile keeps sacct for real clusters),
 it has no GPU, and its one node is smaller than the paper-sized requests: resources are replaced for CI.
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -54,25 +56,39 @@ class Workflow:
     name: str
     source: Path
     configfile: str
-    slow_training: tuple[str, ...]  # extra args making train_model run long enough to be scancel'ed mid-way
     dag_limit: int = 360            # seconds for the whole default DAG through SLURM
+    smaller: dict | None = None     # changes to the default config written to `configfile` (same DAG, less compute)
 
     def copy_to(self, dest: Path) -> Path:
         skip = shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake", "tests", "__pycache__")
         shutil.copytree(self.source, dest, ignore=skip)
         if not (dest / "slurm").exists():
             shutil.copytree(REPO / "slurm", dest / "slurm")  # the profile under test, found as ./slurm
+        if self.smaller is not None:
+            config = _merged(yaml.safe_load((dest / "config/config.yaml").read_text()), self.smaller)
+            (dest / self.configfile).write_text(yaml.safe_dump(config, sort_keys=False))
         return dest
 
 
-WORKFLOWS = [
-    Workflow("standin", REPO / "tests/slurm_standin", "config/config.yaml", ("--config", "train_steps=20")),
-    pytest.param(
-        # ~38 jobs of 15-50 s on a 2-CPU node plus SLURM polling: about 8 minutes here.
-        Workflow("real", REPO, "config/config.yaml", (), dag_limit=1200),
-        marks=pytest.mark.skipif(not (REPO / "Snakefile").exists(), reason="real workflow (Snakefile) not there yet"),
-    ),
-]
+def _merged(base: dict, changes: dict) -> dict:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merged(base[key], value) if isinstance(value, dict) and key != "models" else value
+    return out
+
+
+# The real DAG through SLURM exercises every rule and the profile, not the demo's science (tests/test_workflow.py
+# checks that on the full default config): two configured models plus the searched one, shorter training/search.
+SMALLER_DEMO = {
+    "models": {name: spec for name, spec in yaml.safe_load((REPO / "config/config.yaml").read_text())["models"].items()
+               if name in ("rgc_demo", "ff_demo")},
+    "training": {"epochs": 2, "checkpoint_every_steps": 5},
+    "search": {"trials_per_worker": 2, "n_startup_trials": 2, "trial_training": {"max_steps": 6}},
+    "neural": {"n_splits": 4},
+}
+
+# 28 jobs of 5-25 s on a 2-CPU node plus SLURM polling: ~6 min (the full default config: ~7 min).
+WORKFLOWS = [Workflow("real", REPO, "config/ci_smaller.yaml", dag_limit=900, smaller=SMALLER_DEMO)]
 
 
 def smk(workdir: Path, wf: Workflow, *args: str, limit: int = 240) -> subprocess.CompletedProcess:
@@ -130,47 +146,6 @@ def test_default_dag_completes_through_slurm(completed, workflow):
     assert any(row["rule"] == "train_model" for row in summary(completed, workflow))
 
 
-def test_scancel_mid_training_is_retried_and_resumes(workflow, tmp_path):
-    workdir = workflow.copy_to(tmp_path / "wf")
-    dry = smk(workdir, workflow, *workflow.slow_training, "-n", limit=120)
-    target = re.search(r"rule train_model:\n\s+input:.*\n\s+output: (\S+)", dry.stdout + dry.stderr)
-    assert target, explain(dry)
-    target = target[1].rstrip(",")
-    model_dir = (workdir / target).parent
-    log_path = tmp_path / "snakemake.out"
-    with log_path.open("w") as log_file:
-        run = subprocess.Popen(_cmd(workflow, target, *workflow.slow_training, limit=300), cwd=workdir,
-                               env=_env(), stdout=log_file, stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            subprocess.run(["scancel", _wait_for_checkpointed_training(run, model_dir, limit=150)], check=True, timeout=30)
-            run.wait(timeout=330)
-        finally:
-            if run.poll() is None:
-                run.kill()
-    out = log_path.read_text()
-    assert run.returncode == 0, out[-8000:]
-    assert "CANCELLED" in out, out[-8000:]
-    # The retry (attempt 2) runs with the attempt-scaled runtime, 2 x 5 min.
-    assert re.search(r"rule train_model:(?:\n\s+\w+:.*)*\n\s+resources:.*runtime=10\b", out), out[-8000:]
-    log = next(row for row in summary(workdir, workflow) if row["output_file"] == target)["log-file(s)"]
-    resumed = RESUMED.findall((workdir / log.split(",")[0]).read_text())
-    assert resumed and int(resumed[-1]) >= 1, f"{log} shows no resume from a checkpoint"
-
-
-def _wait_for_checkpointed_training(run: subprocess.Popen, model_dir: Path, limit: float) -> str:
-    """SLURM id of the running train_model job once it has written a checkpoint into model_dir."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline and run.poll() is None:
-        if list(model_dir.glob("checkpoint*")):
-            jobs = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"],
-                                  capture_output=True, text=True, timeout=30).stdout.split("\n")  # fmt: skip
-            ids = [line.split()[0] for line in jobs if "rule_train_model" in line]
-            if ids:
-                return ids[0]
-        time.sleep(1)
-    raise AssertionError(f"no running train_model job with a checkpoint in {model_dir} (snakemake rc={run.poll()})")
-
-
 def test_failing_rule_fails_workflow_naming_its_log(completed, workflow):
     rows = summary(completed, workflow)
     fits = [row for row in rows if row["rule"] == "neural_fit"]
@@ -210,3 +185,43 @@ def test_rerun_after_partial_failure_redoes_only_the_rest(completed, workflow):
     assert proc.returncode == 0, explain(proc)
     assert job_counts(proc.stdout + proc.stderr) == counts
     assert before == {f: (completed / f).stat().st_mtime_ns for f in upstream}, "upstream outputs were rebuilt"
+
+
+def test_scancel_mid_training_is_retried_and_resumes(completed, workflow, tmp_path):
+    """Last in the module: it retrains one model of the completed DAG (no need to rebuild the data first)."""
+    workdir = completed
+    target = next(row["output_file"] for row in summary(workdir, workflow)
+                  if row["rule"] == "train_model" and row["output_file"].endswith("weights.safetensors"))  # fmt: skip
+    model_dir = (workdir / target).parent
+    log_path = tmp_path / "snakemake.out"
+    with log_path.open("w") as log_file:
+        run = subprocess.Popen(_cmd(workflow, target, "--forcerun", target, limit=300), cwd=workdir,
+                               env=_env(), stdout=log_file, stderr=subprocess.STDOUT)  # fmt: skip
+        try:
+            subprocess.run(["scancel", _wait_for_checkpointed_training(run, model_dir, limit=150)], check=True, timeout=30)
+            run.wait(timeout=330)
+        finally:
+            if run.poll() is None:
+                run.kill()
+    out = log_path.read_text()
+    assert run.returncode == 0, out[-8000:]
+    assert "CANCELLED" in out, out[-8000:]
+    # The retry (attempt 2) runs with the attempt-scaled runtime, 2 x 5 min.
+    assert re.search(r"rule train_model:(?:\n\s+\w+:.*)*\n\s+resources:.*runtime=10\b", out), out[-8000:]
+    log = next(row for row in summary(workdir, workflow) if row["output_file"] == target)["log-file(s)"]
+    resumed = RESUMED.findall((workdir / log.split(",")[0]).read_text())
+    assert resumed and int(resumed[-1]) >= 1, f"{log} shows no resume from a checkpoint"
+
+
+def _wait_for_checkpointed_training(run: subprocess.Popen, model_dir: Path, limit: float) -> str:
+    """SLURM id of the running train_model job once it has written a checkpoint into model_dir."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline and run.poll() is None:
+        if list(model_dir.glob("checkpoint*")):
+            jobs = subprocess.run(["squeue", "-h", "-t", "RUNNING", "-o", "%i %k"],
+                                  capture_output=True, text=True, timeout=30).stdout.split("\n")  # fmt: skip
+            ids = [line.split()[0] for line in jobs if "rule_train_model" in line]
+            if ids:
+                return ids[0]
+        time.sleep(1)
+    raise AssertionError(f"no running train_model job with a checkpoint in {model_dir} (snakemake rc={run.poll()})")

@@ -3,6 +3,7 @@ default in a scratch copy of the repository (planted truths, reruns, resume afte
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -216,7 +217,8 @@ def test_demo_nothing_left_to_do_then_script_edit_reruns_only_dependents(demo):
 def test_demo_training_resumes_after_kill(demo):
     target = "results/models/ff_demo/weights.safetensors"
     ckpt = demo / "results/models/ff_demo/checkpoint.pt"
-    cmd = [sys.executable, "-m", "snakemake", "--cores", "1", "--forcerun", "train_model", target]
+    # target first: --forcerun takes a list and would swallow it (then `all` would retrain every model)
+    cmd = [sys.executable, "-m", "snakemake", target, "--cores", "1", "--forcerun", "train_model"]
     proc = subprocess.Popen(cmd, cwd=demo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     deadline = time.time() + 300
     while not ckpt.exists() and time.time() < deadline and proc.poll() is None:
@@ -228,7 +230,8 @@ def test_demo_training_resumes_after_kill(demo):
     smk("--unlock", cwd=demo)  # a SIGKILLed snakemake leaves its lock behind, as after a node failure
     smk("--cores", "1", "--rerun-incomplete", target, cwd=demo)
     log = (demo / "results/logs/train_model/ff_demo.log").read_text()
-    assert "resum" in log.lower(), log[-2000:]
+    resumed = re.findall(r"resumed from \S+ at step (\d+)", log)
+    assert resumed and int(resumed[-1]) >= 20, log[-2000:]  # checkpoint_every_steps: 20
     assert not ckpt.exists(), "a finished job must not leave a resumable checkpoint behind"
 
 
