@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import torch
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 from torchvision.datasets import imagenet as tv_imagenet
