@@ -2,7 +2,7 @@
 
 Run:  sudo .ci/slurm_cluster.sh start && CONVRNN_SLURM_TESTS=1 .venv/bin/pytest -m slurm tests/test_slurm_cluster.py
 Each test runs the real workflow (repo-root Snakefile) copied into tmp_path through `snakemake --profile slurm` plus
-the CI overrides below, on a smaller copy of the default config (SMALLER_DEMO): about 10 minutes on 2 cores, most of
+the CI overrides below, on a smaller copy of the default config (SMALLER_DEMO): about 8 minutes on 2 cores, most of
 it the executor's status polling (its interval backs off by 10 s while no job finishes). Every snakemake call is
 wrapped in `timeout -k`. (The stand-in workflow tests/slurm_standin/ only serves the profile's dry-run tests.)
 
@@ -56,17 +56,15 @@ class Workflow:
     name: str
     source: Path
     configfile: str
-    dag_limit: int = 360            # seconds for the whole default DAG through SLURM
-    smaller: dict | None = None     # changes to the default config written to `configfile` (same DAG, less compute)
+    dag_limit: int                  # seconds for the whole DAG through SLURM
+    smaller: dict                   # changes to the default config written to `configfile` (same DAG, less compute)
 
     def copy_to(self, dest: Path) -> Path:
+        """The workflow with the profile under test (./slurm) and the smaller config, minus outputs and tests."""
         skip = shutil.ignore_patterns(".git", ".venv", "results", "logs", ".snakemake", "tests", "__pycache__")
         shutil.copytree(self.source, dest, ignore=skip)
-        if not (dest / "slurm").exists():
-            shutil.copytree(REPO / "slurm", dest / "slurm")  # the profile under test, found as ./slurm
-        if self.smaller is not None:
-            config = _merged(yaml.safe_load((dest / "config/config.yaml").read_text()), self.smaller)
-            (dest / self.configfile).write_text(yaml.safe_dump(config, sort_keys=False))
+        config = _merged(yaml.safe_load((dest / "config/config.yaml").read_text()), self.smaller)
+        (dest / self.configfile).write_text(yaml.safe_dump(config, sort_keys=False))
         return dest
 
 
@@ -87,7 +85,7 @@ SMALLER_DEMO = {
     "neural": {"n_splits": 4},
 }
 
-# 28 jobs of 5-25 s on a 2-CPU node plus SLURM polling: ~6 min (the full default config: ~7 min).
+# 28 jobs of 5-25 s on a 2-CPU node plus SLURM polling: ~5 min (the full default config: ~7 min).
 WORKFLOWS = [Workflow("real", REPO, "config/ci_smaller.yaml", dag_limit=900, smaller=SMALLER_DEMO)]
 
 
@@ -132,7 +130,7 @@ def workflow(request) -> Workflow:
 
 @pytest.fixture(scope="module")
 def completed(workflow, tmp_path_factory) -> Path:
-    """The default-config DAG run to completion through SLURM (shared by the failure/rerun tests)."""
+    """The DAG (smaller default config) run to completion through SLURM (shared by the later tests)."""
     workdir = workflow.copy_to(tmp_path_factory.mktemp(workflow.name) / "wf")
     proc = smk(workdir, workflow, limit=workflow.dag_limit)
     assert proc.returncode == 0, explain(proc)
