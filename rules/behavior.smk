@@ -7,6 +7,7 @@ rule object_solution_times:
         index=f"results/features/{{model}}/{BEHAVIOR_SET}.parquet",
         meta=stim(BEHAVIOR_SET, "meta"),
         behavior="results/data/neural/behavior.parquet",
+        code=code("object_solution_times"),
     output:
         "results/behavior/{model}.parquet",
     log:
@@ -27,6 +28,7 @@ rule behavior_summary:
     input:
         ost=lambda wc: expand("results/behavior/{model}.parquet", model=all_models()),
         behavior="results/data/neural/behavior.parquet",
+        code=code("behavior_summary"),
     output:
         "results/behavior/summary.parquet",
     log:

@@ -2,9 +2,11 @@
 import json
 from pathlib import Path
 
+from convrnn.code_deps import script_modules
 from convrnn.workflow import (
     brainscore_filename,
     model_spec,
+    num_classes,
     search_model_ids,
     search_study_name,
     training_config,
@@ -14,8 +16,7 @@ SYNTHETIC = config["data"]["source"] == "synthetic"
 CONFIG_MODELS = list(config["models"])
 # In the synthetic default the behavioural (OST) images are the neural stimulus set; for real data they are Kar2019's.
 BEHAVIOR_SET = "neural" if SYNTHETIC else "behavior"
-# Task classes: the generated categories, or ImageNet's 1000.
-NUM_CLASSES = config["data"]["stimuli"]["n_categories"] if SYNTHETIC else 1000
+NUM_CLASSES = num_classes(config)
 FIGURES = ["task", "neural", "best_layer", "behavior", "pareto", "dynamics"]
 SEARCH_FIGURES = ["search_features", "search_progress"]
 SEARCH = config["search"]
@@ -27,6 +28,16 @@ wildcard_constraints:
     model=r"[A-Za-z][A-Za-z0-9_]*",
     stimset=r"train|val|neural|behavior",
     worker=r"[0-9]+",
+
+
+def code(script):
+    """The package modules `workflow/scripts/{script}.py` runs (from its imports), as inputs of its rule: editing one
+    reruns the rule and what follows it, and `snakemake -n` names the edited file. Every rule with a script has one
+    except downloads: a download's output is pinned by its sha1."""
+    script_path = Path(workflow.basedir) / "workflow" / "scripts" / f"{script}.py"
+    files = script_modules(script_path, cache_dir=PREFLIGHT_CACHE)
+    cwd = Path.cwd().resolve()
+    return [str(f.relative_to(cwd)) if f.is_relative_to(cwd) else str(f) for f in files]
 
 
 def stim(stimset, kind):

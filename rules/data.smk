@@ -6,6 +6,8 @@
 if SYNTHETIC:
 
     rule generate_stimuli:
+        input:
+            code=code("generate_stimuli"),
         output:
             **{
                 f"{s}_{k}": stim(s, k)
@@ -27,6 +29,7 @@ if SYNTHETIC:
         input:
             images=stim("neural", "images"),
             meta=stim("neural", "meta"),
+            code=code("simulate_neural"),
         output:
             responses="results/data/neural/responses.parquet",
             sites="results/data/neural/sites.parquet",
@@ -60,14 +63,14 @@ else:
         script:
             "../workflow/scripts/download_brainscore.py"
 
+    # One job per assembly: a failing Kar2019 conversion must not throw away the long MajajHong2015 conversion.
     rule convert_neural:
         input:
             assembly=brainscore_file(BRAINSCORE["neural_assembly"], "assembly"),
-            behavior=brainscore_file(BRAINSCORE["behavior_assembly"], "assembly"),
+            code=code("convert_neural"),
         output:
             responses="results/data/neural/responses.parquet",
             sites="results/data/neural/sites.parquet",
-            behavior="results/data/neural/behavior.parquet",
         log:
             "results/logs/convert_neural.log",
         conda:
@@ -75,10 +78,26 @@ else:
         script:
             "../workflow/scripts/convert_neural.py"
 
+    rule convert_behavior:
+        input:
+            assembly=brainscore_file(BRAINSCORE["behavior_assembly"], "assembly"),
+            code=code("convert_behavior"),
+        output:
+            "results/data/neural/behavior.parquet",
+        log:
+            "results/logs/convert_behavior.log",
+        conda:
+            "../envs/convrnn.yaml"
+        params:
+            decoder="svm",  # Brain-Score's Kar2019-ost benchmark selects the SVM-decoder OSTs
+        script:
+            "../workflow/scripts/convert_behavior.py"
+
     rule convert_stimuli:
         input:
             csv=lambda wc: brainscore_file(stimulus_set_of(wc.stimset), "csv"),
             zip=lambda wc: brainscore_file(stimulus_set_of(wc.stimset), "zip"),
+            code=code("convert_stimuli"),
         output:
             images=stim("{stimset}", "images"),
             meta=stim("{stimset}", "meta"),

@@ -7,6 +7,7 @@ rule extract_features:
         weights="results/models/{model}/weights.safetensors",
         images=stim("{stimset}", "images"),
         meta=stim("{stimset}", "meta"),
+        code=code("extract_features"),
     output:
         tensors="results/features/{model}/{stimset}.safetensors",
         index="results/features/{model}/{stimset}.parquet",

@@ -7,6 +7,7 @@ rule figure_task:
         metrics=lambda wc: expand(
             "results/models/{model}/metrics.parquet", model=all_models()
         ),
+        code=code("figure_task"),
     output:
         report(
             figure_paths("task"),
@@ -24,6 +25,7 @@ rule figure_task:
 rule figure_neural:
     input:
         summary="results/neural/summary.parquet",
+        code=code("figure_neural"),
     output:
         report(
             figure_paths("neural"),
@@ -41,6 +43,7 @@ rule figure_neural:
 rule figure_best_layer:
     input:
         summary="results/neural/summary.parquet",
+        code=code("figure_best_layer"),
     output:
         report(
             figure_paths("best_layer"),
@@ -60,6 +63,7 @@ rule figure_behavior:
         summary="results/behavior/summary.parquet",
         ost=lambda wc: expand("results/behavior/{model}.parquet", model=all_models()),
         behavior="results/data/neural/behavior.parquet",
+        code=code("figure_behavior"),
     output:
         report(
             figure_paths("behavior"),
@@ -77,6 +81,7 @@ rule figure_behavior:
 rule figure_pareto:
     input:
         summary="results/training/summary.parquet",
+        code=code("figure_pareto"),
     output:
         report(
             figure_paths("pareto"),
@@ -97,6 +102,7 @@ rule figure_dynamics:
         dynamics=lambda wc: expand(
             "results/models/{model}/dynamics.parquet", model=all_models()
         ),
+        code=code("figure_dynamics"),
     output:
         report(
             figure_paths("dynamics"),

@@ -1,11 +1,13 @@
 # Stage 5: neural predictivity: every layer x model step x neural 10 ms bin x site, cross-validated and
-# divided by a split-half noise ceiling (Brain-Score or Nayebi convention, see config `neural`).
+# divided by a split-half noise ceiling (Brain-Score or Nayebi convention, see config `neural`). The ceiling is
+# computed once (noise_ceiling) and read by neural_fit and neural_summary. Bodies: convrnn.neural.jobs.
 
 
 rule noise_ceiling:
     input:
         responses="results/data/neural/responses.parquet",
         meta=stim("neural", "meta"),
+        code=code("noise_ceiling"),
     output:
         "results/neural/ceiling.parquet",
     log:
@@ -13,8 +15,11 @@ rule noise_ceiling:
     conda:
         "../envs/convrnn.yaml"
     params:
-        n_splits=config["neural"]["n_splits"],
-        seed=config["seed"],
+        ceiling_splits=config["neural"]["ceiling_splits"],
+        pairing=config["neural"]["pairing"],
+        n_steps=config["presentation"]["neural_times"],
+        step_ms=config["presentation"]["step_ms"],
+        latency_offset_ms=config["presentation"]["latency_offset_ms"],
     script:
         "../workflow/scripts/noise_ceiling.py"
 
@@ -25,6 +30,8 @@ rule neural_fit:
         index="results/features/{model}/neural.parquet",
         responses="results/data/neural/responses.parquet",
         meta=stim("neural", "meta"),
+        ceiling="results/neural/ceiling.parquet",
+        code=code("neural_fit"),
     output:
         "results/neural/fits/{model}.parquet",
     log:
@@ -39,7 +46,6 @@ rule neural_fit:
         step_ms=config["presentation"]["step_ms"],
         latency_offset_ms=config["presentation"]["latency_offset_ms"],
         device=config["device"],
-        seed=config["seed"],
     script:
         "../workflow/scripts/neural_fit.py"
 
@@ -50,6 +56,7 @@ rule neural_summary:
             "results/neural/fits/{model}.parquet", model=all_models()
         ),
         ceiling="results/neural/ceiling.parquet",
+        code=code("neural_summary"),
     output:
         "results/neural/summary.parquet",
     log:

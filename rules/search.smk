@@ -5,6 +5,7 @@
 rule search_worker:
     input:
         unpack(task_data),
+        code=code("search_worker"),
     output:
         "results/search/workers/{worker}.parquet",
     log:
@@ -32,6 +33,7 @@ checkpoint select_architectures:
             "results/search/workers/{worker}.parquet",
             worker=range(SEARCH.get("n_workers", 0)),
         ),
+        code=code("select_architectures"),
     output:
         trials="results/search/trials.parquet",
         selected="results/search/selected.parquet",
@@ -50,6 +52,7 @@ checkpoint select_architectures:
 rule plot_search:
     input:
         trials="results/search/trials.parquet",
+        code=code("plot_search"),
     output:
         features=report(
             figure_paths("search_features"),

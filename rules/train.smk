@@ -5,6 +5,7 @@
 rule train_model:
     input:
         unpack(training_data),
+        code=code("train_model"),
     output:
         weights="results/models/{model}/weights.safetensors",
         metrics="results/models/{model}/metrics.parquet",
@@ -33,6 +34,7 @@ rule train_model:
 rule model_size:
     input:
         unpack(selection_input),
+        code=code("model_size"),
     output:
         "results/models/{model}/size.parquet",
     log:
@@ -43,7 +45,6 @@ rule model_size:
         spec=spec_of,
         num_classes=NUM_CLASSES,
         image_size=config["data"]["image_size"],
-        times=config["presentation"]["neural_times"],
     script:
         "../workflow/scripts/model_size.py"
 
@@ -56,6 +57,7 @@ rule summarize_training:
         sizes=lambda wc: expand(
             "results/models/{model}/size.parquet", model=all_models()
         ),
+        code=code("summarize_training"),
     output:
         "results/training/summary.parquet",
     log:
@@ -77,6 +79,7 @@ rule analyze_dynamics:
         dynamics=lambda wc: expand(
             "results/models/{model}/dynamics.parquet", model=all_models()
         ),
+        code=code("analyze_dynamics"),
     output:
         "results/training/dynamics_fits.parquet",
     log:

@@ -6,6 +6,8 @@ import io
 import zipfile
 from dataclasses import replace
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -155,7 +157,7 @@ def _write_assembly(path, *, time_bins=BINS, old_style=False, neuroid_first=Fals
 @pytest.mark.parametrize("old_style,neuroid_first", [(False, False), (True, True)])
 def test_convert_assembly_round_trips_planted_values(tmp_path, old_style, neuroid_first):
     nc = _write_assembly(tmp_path / "assy.nc", old_style=old_style, neuroid_first=neuroid_first)
-    out = bs.convert_assembly(nc, tmp_path / "neural.parquet", rows_per_group=7)
+    out = bs.convert_assembly(nc, tmp_path / "neural.parquet", rows_per_block=7)
     df = read_parquet(out, required=bs.NEURAL_COLUMNS)
     assert list(df.columns) == bs.NEURAL_COLUMNS
     assert "Tito_L_P_8_5" not in set(df.site)
@@ -229,6 +231,46 @@ def test_convert_kar2019_selects_decoder_and_drops_duplicates(tmp_path, caplog):
     np.testing.assert_array_equal(df.ost_ms, [105.0, 125.0, 150.0])
     with pytest.raises(ValueError, match=r"Kar2019.nc: decoder 'lda' not in \['svm', 'logistic'\]"):
         bs.convert_kar2019(nc, tmp_path / "beh3.parquet", decoder="lda")
+
+
+FIXTURES = Path(__file__).parent / "fixtures"  # written by Brain-Score's own code: fixtures/make_brainscore_fixtures.py
+
+
+@pytest.mark.parametrize("name,has_label", [("assy_Kar2019_2020.nc", False), ("assy_Kar2019_core.nc", True)])
+def test_convert_kar2019_reads_brainscore_written_files(tmp_path, name, has_label):
+    # On disk: `decoder_` (old-xarray reset_index of a one-coordinate index); the 2020 file has no image_label.
+    df = read_parquet(bs.convert_kar2019(FIXTURES / name, tmp_path / "beh.parquet"))
+    assert df.stimulus_id.tolist() == ["k0", "k1", "k2", "k3"]           # the duplicated k2 is dropped, first kept
+    np.testing.assert_array_equal(df.ost_ms, [100.0, 110.0, 120.0, np.nan])
+    np.testing.assert_array_equal(df.i1, [0.5, 1.5, 2.5, 4.5])
+    assert ("object" in df.columns) == has_label
+    df = read_parquet(bs.convert_kar2019(FIXTURES / name, tmp_path / "beh2.parquet", decoder="logistic"))
+    np.testing.assert_array_equal(df.ost_ms, [200.0, 210.0, 220.0, np.nan])
+
+
+def test_convert_kar2019_without_decoder_labels_names_what_it_has(tmp_path):
+    da = xr.DataArray(np.zeros((2, 2)), dims=["decoder", "presentation"],
+                      coords={"image_id": ("presentation", ["a", "b"]), "i1": ("presentation", [0.0, 1.0])})
+    da.to_netcdf(tmp_path / "nolabels.nc", engine="h5netcdf")
+    with pytest.raises(ValueError, match=r"nolabels.nc: assembly needs coordinate 'decoder' \(or 'decoder_'\)"):
+        bs.convert_kar2019(tmp_path / "nolabels.nc", tmp_path / "x.parquet")
+
+
+def test_convert_assembly_reads_brainscore_written_temporal_file(tmp_path):
+    from convrnn.neural.data import NeuralData, response_bins, response_sites
+
+    out = bs.convert_assembly(FIXTURES / "assy_temporal10ms_core.nc", tmp_path / "r.parquet", rows_per_block=9)
+    assert response_bins(out).values.tolist() == [[70, 80], [80, 90], [90, 100]]
+    sites = response_sites(out)
+    assert sites.site.tolist() == ["Chabo_L_A_1_1", "Chabo_L_M_0_0", "Tito_R_M_2_2"]   # faulty Tito_L_P dropped
+    nd = NeuralData.from_parquet(out, stimulus_ids=["m0", "m1", "m2"])
+    assert nd.n_repetitions.tolist() == [2, 3, 4]                       # unequal repetitions, NaN-padded
+    s_orig = {"Chabo_L_M_0_0": 0, "Chabo_L_A_1_1": 1, "Tito_R_M_2_2": 3}
+    for r in range(4):
+        for n, img in enumerate(["m0", "m1", "m2"]):
+            for s, site in enumerate(sites.site):
+                want = [1000 * b + 100 * s_orig[site] + 10 * r + n for b in range(3)] if r < n + 2 else [np.nan] * 3
+                np.testing.assert_array_equal(nd.trials[r, n, s], np.array(want, np.float32))
 
 
 # ------------------------------------------------------------------------------------- stimulus sets

@@ -224,6 +224,13 @@ def test_register_new_cell_in_a_few_lines():
 
 def test_count_units_definition():
     m = meta_build("rgc_shallow")
-    # conv1..5 outputs at 224 px: 56^2*64, 28^2*128, 14^2*256, 7^2*256, 4^2*512, plus 1000 logits
-    per_step = 56 * 56 * 64 + 28 * 28 * 128 + 14 * 14 * 256 + 7 * 7 * 256 + 4 * 4 * 512 + 1000
-    assert count_units(m, 224) == 16 * per_step and count_units(m, 224, times=1) == per_step
+    # conv1..5 outputs at 224 px: 56^2*64, 28^2*128, 14^2*256, 7^2*256, 4^2*512, plus 1000 logits; once, not per step
+    per_node = 56 * 56 * 64 + 28 * 28 * 128 + 14 * 14 * 256 + 7 * 7 * 256 + 4 * 4 * 512 + 1000
+    assert count_units(m, 224) == per_node
+    assert count_units(meta_build("rgc_shallow", times=30), 224) == per_node
+    # ResNet-18: stem 64x56x56, two blocks per stage (64x56^2, 128x28^2, 256x14^2, 512x7^2), 1000 logits
+    r18 = 64 * 56 * 56 + 2 * (64 * 56 * 56 + 128 * 28 * 28 + 256 * 14 * 14 + 512 * 7 * 7) + 1000
+    assert count_units(meta_build("resnet18"), 224) == r18
+    # the 2022 comparison: the median ConvRNN has fewer units and parameters than ResNet-34
+    rgc, r34 = meta_build("rgc_intermediate"), meta_build("resnet34")
+    assert count_units(rgc, 224) < count_units(r34, 224) and count_params(rgc) < count_params(r34)

@@ -1,10 +1,15 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 from sklearn.cross_decomposition import PLSRegression
 
-from convrnn.neural import NeuralData, score_features, split_half_reliability, stratified_splits, summarize
+from convrnn.neural import (NeuralData, Responses, brainscore_splits, nayebi_consistency, random_splits,
+                            score_features, split_half_reliability, step_bin_pairs, stratified_splits, summarize)
+from convrnn.neural.jobs import ceiling_table
 
 torch.set_num_threads(1)
 LAYERS, T, D, DELAY = ("l1", "l2", "l3"), 4, 30, 1           # sites read layer l2 at model step (bin - DELAY)
@@ -28,7 +33,7 @@ def _synthetic(seed=0, n_obj=12, per_obj=10, s=5, n_bins=4, n_rep=8, noise=0.7):
 @pytest.mark.parametrize("convention", ["brainscore", "nayebi"])
 def test_planted_layer_and_delay_are_recovered(convention):
     feats, neural, meta = _synthetic()
-    kw = dict(n_components=10) if convention == "brainscore" else dict(alphas=np.logspace(-1, 4, 6), n_halves=4)
+    kw = dict(n_components=10) if convention == "brainscore" else dict(alphas=np.logspace(-1, 4, 6), ceiling_splits=4)
     df = score_features(feats, neural, meta, convention=convention, pairing="all", latency_offset_ms=70, **kw)
     assert len(df) == len(LAYERS) * T * 4 * 5
     assert df["model_time_ms"].max() == 70 + 10 * (T - 1)
@@ -38,18 +43,53 @@ def test_planted_layer_and_delay_are_recovered(convention):
         assert best == ("l2", b - DELAY)
         assert sub.set_index(["layer", "model_step"]).loc[best, "score"].min() > 0.6
     summary = summarize(df)
-    assert {"r", "ceiling", "score", "n_sites"} <= set(summary.columns) and (summary.n_sites == 5).all()
+    assert {"r", "ceiling", "score", "n_sites", "region_score"} <= set(summary.columns) and (summary.n_sites == 5).all()
 
 
 def test_shuffled_images_score_near_zero_and_matched_pairing():
     feats, neural, meta = _synthetic(seed=1, n_obj=16, per_obj=20, s=10)
     shuffled = {k: v[:, np.random.default_rng(5).permutation(v.shape[1])] for k, v in feats.items()}
     df = score_features({"l2": shuffled["l2"]}, neural, meta, n_components=10, latency_offset_ms=80, pairing="matched")
-    # matched: step t <-> time 80 + 10 t, i.e. bin t + 1 (the planted delay); step 3 (110 ms) has no bin
-    assert sorted(zip(df.model_step.unique(), df.time_bin_start_ms.unique())) == [(0, 80), (1, 90), (2, 100)]
+    # matched: step t <-> [80 + 10 t, 90 + 10 t), i.e. bin t + 1 (the planted delay); bin [70, 80) and step 3
+    # ([110, 120) ms) have no partner
+    pairs = df[["model_step", "model_time_ms", "model_time_end_ms", "time_bin_start_ms", "time_bin_end_ms"]]
+    assert pairs.drop_duplicates().values.tolist() == [[t, 80 + 10 * t, 90 + 10 * t, 80 + 10 * t, 90 + 10 * t]
+                                                       for t in range(3)]
     assert abs(df["r"].mean()) < 0.05 and df["score"].median() < 0.02
     real = score_features({"l2": feats["l2"]}, neural, meta, n_components=10, latency_offset_ms=80)
     assert real["score"].median() > 0.6
+
+
+def test_time_axis_pairs_only_identical_intervals():
+    bins = pd.DataFrame({"time_bin_start_ms": [60, 80], "time_bin_end_ms": [80, 100]})     # 20 ms windows
+    with pytest.raises(ValueError, match=r"\[60, 80\), \[80, 100\) ms are not model step intervals"):
+        step_bin_pairs(10, bins, step_ms=10, latency_offset_ms=0)
+    shifted = pd.DataFrame({"time_bin_start_ms": [65, 75], "time_bin_end_ms": [75, 85]})
+    with pytest.raises(ValueError, match="presentation.latency_offset_ms"):
+        step_bin_pairs(10, shifted, step_ms=10, latency_offset_ms=0)
+    assert step_bin_pairs(10, shifted, step_ms=10, latency_offset_ms=5) == {6: [0], 7: [1]}
+    late = pd.DataFrame({"time_bin_start_ms": [300], "time_bin_end_ms": [310]})
+    with pytest.raises(ValueError, match="no time bin .* within the model's 26 steps \\[0, 260\\) ms"):
+        step_bin_pairs(26, late, step_ms=10)
+    # The reference presentation: step t <-> [10 t, 10 t + 10) ms, so the image (steps 0-9) is off at 100 ms.
+    ref = pd.DataFrame({"time_bin_start_ms": np.arange(70, 260, 10), "time_bin_end_ms": np.arange(80, 270, 10)})
+    assert step_bin_pairs(26, ref, step_ms=10) == {t: [t - 7] for t in range(7, 26)}
+    assert step_bin_pairs(3, late, pairing="all") == {0: [0], 1: [0], 2: [0]}
+
+
+def test_splits_ignore_the_pipeline_seed_and_follow_the_references():
+    ids = np.array([f"im{i:03d}" for i in range(40)])
+    objects = np.repeat(np.arange(4), 10)
+    perm = np.random.default_rng(0).permutation(40)
+    # Brain-Score draws its splits over the stimuli sorted by id: the rows' order must not change them.
+    a = brainscore_splits(ids, objects, 3)
+    b = brainscore_splits(ids[perm], objects[perm], 3)
+    for (tr_a, te_a), (tr_b, te_b) in zip(a, b):
+        assert set(ids[te_a]) == set(ids[perm][te_b]) and len(te_a) == 4
+    # brainmodel_utils generate_train_test_splits: RandomState(i).permutation, ceil(0.8 n) training images.
+    for i, (tr, te) in enumerate(random_splits(41, 5, 0.8)):
+        perm = np.random.RandomState(i).permutation(41)
+        assert set(tr) == set(perm[:33]) and set(te) == set(perm[33:])
 
 
 def test_pls_convention_matches_straightforward_computation():
@@ -75,7 +115,182 @@ def test_score_features_errors_name_inputs():
         score_features(feats, neural, meta.drop(columns="object"))
     with pytest.raises(ValueError, match="features\\['l1'\\]"):
         score_features({"l1": feats["l1"][:, :10]}, neural, meta)
-    with pytest.raises(ValueError, match="convention"):
+    with pytest.raises(ValueError, match="neural.convention"):
         score_features(feats, neural, meta, convention="rsa")
-    with pytest.raises(ValueError, match="no model time"):
+    with pytest.raises(ValueError, match="neural.regression"):
+        score_features(feats, neural, meta, regression="per_time")
+    with pytest.raises(ValueError, match="needs neural.pairing: matched"):
+        score_features(feats, neural, meta, regression="span_time", pairing="all")
+    with pytest.raises(ValueError, match="no time bin"):
         score_features(feats, neural, meta, latency_offset_ms=500)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# Agreement with the reference implementations' own code: tests/golden/make_golden.py ran brainscore_vision 2.4.2
+# and brainmodel_utils (164d3a21) on tests/golden/inputs.npz and stored what they computed.
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def _golden():
+    g = np.load(GOLDEN / "inputs.npz")
+    sites = pd.DataFrame({"site": g["site"], "region": g["region"]})
+    bins = pd.DataFrame({"time_bin_start_ms": g["time_bin_start_ms"], "time_bin_end_ms": g["time_bin_end_ms"]})
+    neural = NeuralData(g["trials"], g["stimulus_id"], sites, bins)
+    meta = pd.DataFrame({"stimulus_id": g["stimulus_id"], "object": g["object_name"]})
+    return g["features"].astype(np.float64), neural, meta
+
+
+def _per_split(df, region):
+    """(F, [G,] S) per-split r of one region from the fits' r_splits, sites sorted as Brain-Score sorts neuroids."""
+    sub = df[df.region == region].sort_values(["time_bin_start_ms", "site"])
+    g = sub["time_bin_start_ms"].nunique()
+    return np.stack(sub["r_splits"].to_numpy()).T.reshape(-1, g, sub["site"].nunique())
+
+
+def test_brainscore_pls_ceiling_and_score_equal_brainscore_vision():
+    feats, neural, meta = _golden()
+    ref = np.load(GOLDEN / "brainscore.npz")
+    ceiling = ceiling_table(neural, ceiling_splits=10)
+    df = score_features({"L": feats[:1]}, neural, meta)          # step 0 <-> bin [0, 10) only
+    summary = summarize(df, ceiling).set_index("region")
+    for region in ("V4", "IT"):
+        np.testing.assert_allclose(_per_split(df, region)[:, 0], ref[f"{region}/pls_r_split"], atol=1e-4)
+        cs = ceiling[(ceiling.region == region) & (ceiling.time_bin_start_ms == 0)].sort_values("site")
+        np.testing.assert_allclose(np.stack(cs["ceiling_splits"].to_numpy()).T, ref[f"{region}/ceiling_split"],
+                                   atol=1e-4)
+        for ours, theirs in [("brainscore_r", "pls_r"), ("brainscore_ceiling", "ceiling"),
+                             ("brainscore_score", "score"), ("region_score", "score")]:
+            assert abs(summary.loc[region, ours] - float(ref[f"{region}/{theirs}"])) <= 1e-4, (region, ours)
+    # Per site: r is the split mean, the ceiling the mean over the half splits it is defined in (one IT site has a
+    # NaN split: a stimulus with no trial of it in one half), and score = r^2 / ceiling.
+    it = df[df.region == "IT"].sort_values("site")
+    np.testing.assert_allclose(it["r"], ref["IT/pls_r_split"].mean(0), atol=1e-4)
+    assert np.isnan(ref["IT/ceiling_split"]).any()
+    np.testing.assert_allclose(it["ceiling"], np.nanmean(ref["IT/ceiling_split"], 0), atol=1e-4)
+    np.testing.assert_allclose(it["score"], it["r"] ** 2 / it["ceiling"], rtol=1e-12)
+
+
+def test_span_time_pls_and_temporal_ceiling_equal_brainscore_vision():
+    feats, neural, meta = _golden()
+    ref = np.load(GOLDEN / "brainscore.npz")
+    ceiling = ceiling_table(neural, ceiling_splits=10)
+    df = score_features({"L": feats}, neural, meta, regression="span_time")    # steps 0..2 <-> bins 0..2
+    assert (df["model_time_ms"] == df["time_bin_start_ms"]).all() and set(df["regression"]) == {"span_time"}
+    summary = summarize(df, ceiling)
+    for region in ("V4", "IT"):
+        np.testing.assert_allclose(_per_split(df, region), ref[f"{region}/spantime_r_split"], atol=1e-4)
+        s = summary[summary.region == region].sort_values("time_bin_start_ms")
+        np.testing.assert_allclose(s["brainscore_r"], ref[f"{region}/spantime_r"], atol=1e-4)
+        np.testing.assert_allclose(s["brainscore_ceiling"], ref[f"{region}/temporal_ceiling"], atol=1e-4)
+        np.testing.assert_allclose(s["brainscore_score"], ref[f"{region}/spantime_score"], atol=1e-4)
+    # Shared weights differ from one PLS per bin.
+    per_bin = score_features({"L": feats}, neural, meta)
+    assert np.abs(per_bin.sort_values(["region", "site", "time_bin_start_ms"])["r"].to_numpy()
+                  - df.sort_values(["region", "site", "time_bin_start_ms"])["r"].to_numpy()).max() > 1e-3
+
+
+def test_nayebi_consistency_equals_brainmodel_utils():
+    feats, neural, meta = _golden()
+    ref = np.load(GOLDEN / "brainmodel_utils.npz")
+    it = neural.select(region="IT")
+    trials = it.trials[..., :1].copy()
+    trials[2:, int(ref["short_stimulus"])] = np.nan
+    it = NeuralData(trials, it.stimulus_ids, it.sites, it.bins.iloc[:1])
+    resp = Responses.from_neural(it, "nayebi", ceiling_splits=len(ref["valid"]))
+    splits = random_splits(len(meta), 5, 0.8)
+    c = nayebi_consistency(feats[0], resp.mean, resp.halves, splits, alphas=[float(ref["alpha"])])
+    valid = np.isfinite(c.r_xy[:, 0, 0, 0])
+    np.testing.assert_array_equal(valid, ref["valid"])            # the same half splits are skipped
+    for key in ("r_xy", "r_xx", "r_yy", "denom_sb", "r_xy_n_sb"):
+        np.testing.assert_allclose(getattr(c, key)[valid][..., 0], ref[key], atol=1e-4, err_msg=key)
+    # End to end, the site score is the mean of r_xy_n_sb over the kept half splits and the train/test splits.
+    df = score_features({"L": feats[:1]}, it, meta, convention="nayebi", n_splits=5,
+                        ceiling_splits=len(ref["valid"]), alphas=[float(ref["alpha"])]).sort_values("site")
+    np.testing.assert_allclose(df["score"], np.nanmean(ref["r_xy_n_sb"], (0, 1)), atol=1e-4)
+    np.testing.assert_allclose(df["r"], ref["r_xy"].mean((0, 1)), atol=1e-4)
+
+
+@pytest.mark.parametrize("mutate, field", [
+    (lambda c: c["data"]["synthetic_neural"].update(bin_ms=20), "data.synthetic_neural.bin_ms"),
+    (lambda c: c["presentation"].update(latency_offset_ms=5), "data.synthetic_neural.bin_ms"),
+    (lambda c: c["presentation"].update(latency_offset_ms=300), "data.synthetic_neural.t_start_ms"),
+    (lambda c: c["neural"].update(convention="rsa"), "neural.convention"),
+    (lambda c: c["neural"].update(regression="per_time"), "neural.regression"),
+])
+def test_config_refuses_unpaired_bins_and_unknown_neural_values(mutate, field):
+    import yaml
+
+    from convrnn.preflight import validate_config
+    from convrnn.workflow import ConfigError
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())
+    mutate(cfg)
+    with pytest.raises(ConfigError, match=f"'{field}'"):
+        validate_config(cfg)
+
+
+def _write_job_inputs(tmp_path, bins_ms=10):
+    """The rule inputs of a small planted-truth case: responses through write_responses, features + index."""
+    from convrnn.io import save_tensors, write_parquet
+    from convrnn.neural.data import write_responses
+
+    feats, neural, meta = _synthetic(seed=4, s=6, n_bins=4)
+    neural.sites["region"] = ["V4", "V4", "IT", "IT", "IT", "IT"]
+    if bins_ms != 10:
+        neural.bins["time_bin_end_ms"] = neural.bins["time_bin_start_ms"] + bins_ms
+    write_responses(tmp_path / "responses.parquet", [neural.to_long()])
+    write_parquet(meta.assign(category="c"), tmp_path / "meta.parquet")
+    tensors = {layer: f for layer, f in feats.items()} | {"imnetds": feats["l1"][..., :8]}
+    ids = json.dumps(meta["stimulus_id"].tolist())
+    save_tensors(tensors, tmp_path / "f.safetensors", metadata={"stimulus_ids": ids})
+    index = pd.DataFrame([{"layer": layer, "layer_index": i, "model_step": t, "time_ms": 70 + 10 * t, "n_features": D}
+                          for i, layer in enumerate([*LAYERS, "imnetds"]) for t in range(T)])
+    write_parquet(index, tmp_path / "f.parquet")
+    return feats, neural, meta
+
+
+@pytest.mark.parametrize("convention", ["brainscore", "nayebi"])
+def test_jobs_read_one_bin_and_one_layer_at_a_time_and_equal_in_memory_scoring(tmp_path, monkeypatch, convention):
+    from convrnn import io
+    from convrnn.neural import jobs
+    from convrnn.neural.data import NeuralData as ND
+
+    feats, neural, meta = _write_job_inputs(tmp_path)
+    read_bins, read_layers = [], []
+    original = ND.from_parquet.__func__
+    monkeypatch.setattr(ND, "from_parquet", classmethod(lambda cls, *a, bins=None, **k: (
+        read_bins.append(bins), original(cls, *a, bins=bins, **k))[1]))
+    monkeypatch.setattr(jobs, "load_tensors",
+                        lambda path, keys: (read_layers.append(keys), io.load_tensors(path, keys))[1])
+    kw = dict(step_ms=10, latency_offset_ms=80, pairing="matched", ceiling_splits=4)   # step t <-> bin t + 1
+    ceiling = jobs.noise_ceiling_job(tmp_path / "responses.parquet", tmp_path / "meta.parquet", tmp_path / "c.parquet",
+                                     n_steps=T, **kw)
+    assert len(ceiling) == 6 * 3 and all(len(v) == 4 for v in ceiling["ceiling_splits"])   # bin [70, 80): no step
+    fits = jobs.neural_fit_job(tmp_path / "f.safetensors", tmp_path / "f.parquet", tmp_path / "responses.parquet",
+                               tmp_path / "meta.parquet", tmp_path / "fits.parquet", model="m",
+                               ceiling=tmp_path / "c.parquet", convention=convention, n_splits=5,
+                               pls_components=10, **kw)
+    assert all(b is not None and len(b) == 1 for b in read_bins), read_bins          # one bin per read
+    assert read_layers == [["l1"], ["l2"], ["l3"]]                                   # one layer per read; no readout
+    ref = score_features(feats, neural, meta, convention=convention, n_splits=5, n_components=10, **kw)
+    key = ["layer", "model_step", "site"]
+    got = fits.drop(columns=["model", "layer_index", "r_splits"]).sort_values(key, ignore_index=True)
+    pd.testing.assert_frame_equal(got, ref.drop(columns="r_splits").sort_values(key, ignore_index=True),
+                                  check_dtype=False, atol=1e-6)
+    summary = jobs.neural_summary_job([tmp_path / "fits.parquet"], tmp_path / "c.parquet", tmp_path / "s.parquet")
+    best = summary[summary.is_best_layer & summary.matched]
+    assert set(best["layer"]) == {"l2"} and set(best["region"]) == {"V4", "IT"}
+    assert summary["brainscore_score"].notna().all() == (convention == "brainscore")
+
+
+def test_jobs_refuse_bins_that_are_not_model_steps(tmp_path):
+    from convrnn.neural import jobs
+
+    _write_job_inputs(tmp_path, bins_ms=20)
+    with pytest.raises(ValueError, match=r"responses.parquet: time bin\(s\) \[70, 90\)"):
+        jobs.noise_ceiling_job(tmp_path / "responses.parquet", tmp_path / "meta.parquet", tmp_path / "c.parquet",
+                               n_steps=T, step_ms=10, latency_offset_ms=70)
+    with pytest.raises(ValueError, match="presentation.latency_offset_ms"):
+        jobs.neural_fit_job(tmp_path / "f.safetensors", tmp_path / "f.parquet", tmp_path / "responses.parquet",
+                            tmp_path / "meta.parquet", tmp_path / "fits.parquet", model="m", step_ms=10,
+                            latency_offset_ms=70)

@@ -44,11 +44,12 @@ def test_ridge_cv_picks_alpha_per_target_and_predicts_with_it(selection):
             np.testing.assert_allclose(pred[:, q], ref, atol=1e-8)
 
 
-def test_kernel_pls_equals_sklearn_plsregression():
-    X, Y0 = _data(n=100, p=150, q=5, seed=2)
+@pytest.mark.parametrize("p, batch_bytes", [(150, 2**30), (30, 2**30), (30, 1)])   # kernel; through X; fold by fold
+def test_kernel_pls_equals_sklearn_plsregression(p, batch_bytes):
+    X, Y0 = _data(n=100, p=p, q=5, seed=2)
     Y = np.stack([Y0, Y0[:, ::-1] ** 2 / 10])                # two independent target blocks (e.g. bins)
     splits = stratified_splits(np.repeat(np.arange(10), 10), 3)
-    preds = pls_cv(X, Y, splits, n_components=25)
+    preds = pls_cv(X, Y, splits, n_components=25, max_batch_bytes=batch_bytes)
     for (tr, te), pred in zip(splits, preds):
         assert pred.shape == (2, len(te), 5)
         for g in range(2):

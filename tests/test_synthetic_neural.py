@@ -204,3 +204,20 @@ def test_meta_mismatch_raises(stim):
     images, meta = stim
     with pytest.raises(ValueError, match="meta"):
         simulate_neural(images[:10], meta)
+
+
+def test_written_table_streams_back_bin_by_bin(sim, stim, tmp_path):
+    """simulate_neural's rule writes through write_responses: one bin per row group, read back unchanged."""
+    from convrnn.neural.data import NeuralData, iter_bins, response_bins, write_responses
+    import pyarrow.parquet as pq
+
+    meta, sites = stim[1], sim["sites"]
+    path = write_responses(tmp_path / "responses.parquet", sim["responses"])
+    md = pq.ParquetFile(path).metadata
+    starts = {md.row_group(g).column(3).statistics.min for g in range(md.num_row_groups)}
+    assert starts == set(range(0, 200, 10)) and len(response_bins(path)) == 20
+    expect = trials(sim["responses"], meta, sites.sort_values("site"))  # (N, S, B, R)
+    for k, one in enumerate(iter_bins(path, stimulus_ids=meta.stimulus_id)):
+        np.testing.assert_array_equal(one.trials[..., 0], expect[:, :, k].transpose(2, 0, 1))
+    whole = NeuralData.from_parquet(path, stimulus_ids=meta.stimulus_id)
+    assert whole.trials.shape == (N_REPS, len(meta), len(sites), 20)

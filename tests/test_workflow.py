@@ -16,15 +16,17 @@ import pandas as pd
 import pytest
 import yaml
 
-from convrnn.workflow import ConfigError, validate_config
+from convrnn.code_deps import script_modules
+from convrnn.preflight import validate_config
+from convrnn.workflow import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "rules", "workflow", "config", "envs"]
 
 
-def smk(*args, cwd=REPO, timeout=900, check=True):
+def smk(*args, cwd=REPO, timeout=900, check=True, env=None):
     cmd = [sys.executable, "-m", "snakemake", *args]
-    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     proc.output = proc.stdout + proc.stderr
@@ -88,6 +90,219 @@ def test_snakefmt_clean():
     proc = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=REPO,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+# --- rules depend on the package code they run -----------------------------------------------------------------------
+
+def rule_blocks():
+    """(rule name, script name or None, text) of every rule in rules/*.smk."""
+    blocks = []
+    for smk_file in sorted((REPO / "rules").glob("*.smk")):
+        parts = re.split(r"^\s*(?:rule|checkpoint) (\w+):\s*$", smk_file.read_text(), flags=re.M)
+        for name, text in zip(parts[1::2], parts[2::2]):
+            script = re.search(r"script:\s*\n\s*\"\.\./workflow/scripts/(\w+)\.py\"", text)
+            blocks.append((name, script and script.group(1), text))
+    return blocks
+
+
+# A download's output is pinned by its sha1: a change to the code that fetches it cannot change the file.
+NO_CODE_INPUT = {"download_brainscore"}
+
+
+def test_every_rule_with_a_script_depends_on_its_package_code():
+    blocks = [b for b in rule_blocks() if b[1]]
+    assert len(blocks) >= 20
+    for name, script, text in blocks:
+        if name in NO_CODE_INPUT:
+            assert "code=code(" not in text, name
+        else:
+            assert f'code=code("{script}")' in text, f"rule {name}: add `code=code(\"{script}\")` to its input"
+
+
+def test_script_modules_follow_imports_per_name():
+    src = REPO / "src" / "convrnn"
+    mods = lambda script: {str(f.relative_to(src)) for f in script_modules(REPO / "workflow/scripts" / f"{script}.py")}
+    fit = mods("neural_fit")
+    assert {"neural/scoring.py", "neural/solvers.py", "neural/data.py", "io.py", "workflow.py"} <= fit
+    # resolve_device is all neural_fit takes from pipeline: the model zoo is not its code (nor is plotting)
+    assert not any(m.startswith("models/") for m in fit) and "figures.py" not in fit, fit
+    figure = mods("figure_neural")
+    assert figure == {"__init__.py", "figures.py", "io.py", "workflow.py"}, figure
+    train = mods("train_model")
+    assert {"models/registry.py", "models/cells.py", "training/loop.py", "train_job.py"} <= train
+    assert not any(m.startswith("neural/") for m in train), train
+
+
+def test_code_index_edges_per_name_and_cache_follows_edits(tmp_path):
+    """A planted package: a re-export leads to its defining module only; a function's local import counts only for
+    that function (and the functions that call it); a cached answer is recomputed once a module changes."""
+    from convrnn.code_deps import CodeIndex
+
+    pkg = tmp_path / "src" / "convrnn"
+    (pkg / "sub").mkdir(parents=True)
+    files = {
+        "__init__.py": "",
+        "sub/__init__.py": "from .fit import fit\nfrom .plot import plot\n",
+        "sub/fit.py": "import numpy\nfrom convrnn import io\ndef fit():\n    return io\n",
+        "sub/plot.py": "def plot():\n    import convrnn.heavy\n",
+        "io.py": "",
+        "heavy.py": "",
+        "glue.py": "def setup():\n    return 1\ndef check():\n    return _zoo()\ndef _zoo():\n    from convrnn import heavy\n",
+        "boot.py": "def _load():\n    from convrnn import heavy\nREGISTRY = _load()\ndef f():\n    return 1\n",
+    }
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    script = tmp_path / "script.py"
+    script.write_text("from convrnn.sub import fit\nfrom convrnn.glue import setup\n")
+    rel = lambda paths: {str(p.relative_to(pkg)) for p in paths}
+    index = CodeIndex(tmp_path / "src", cache_dir=tmp_path / "cache")
+    assert rel(index.files_for_script(script)) == {"__init__.py", "sub/__init__.py", "sub/fit.py", "io.py", "glue.py"}
+    script.write_text("from convrnn.glue import check\n")
+    assert rel(index.files_for_script(script)) == {"__init__.py", "glue.py", "heavy.py"}  # check -> _zoo -> heavy
+    script.write_text("from convrnn.boot import f\n")
+    assert rel(index.files_for_script(script)) == {"__init__.py", "boot.py", "heavy.py"}  # its top level calls _load
+    (pkg / "io.py").write_text("from convrnn import heavy\n")  # a new edge: a fresh index must see it
+    script.write_text("from convrnn.sub import fit\n")
+    fresh = CodeIndex(tmp_path / "src", cache_dir=tmp_path / "cache")
+    assert "heavy.py" in rel(fresh.files_for_script(script))
+
+
+@pytest.fixture(scope="module")
+def made_tree(tmp_path_factory):
+    """A scratch copy with its own package sources and an up-to-date results tree made without running any job
+    (empty files, then `--touch` in DAG order). The search is off: a checkpoint's table must be real to expand."""
+    root = copy_workflow(tmp_path_factory.mktemp("scope"))
+    shutil.copytree(REPO / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    cfg = default_config()
+    cfg["search"]["enabled"] = False
+    (root / "scope.yaml").write_text(yaml.safe_dump(cfg))
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}  # the copy's package is the code the jobs would run
+    dry = lambda: smk("-n", "--configfile", "scope.yaml", cwd=root, env=env).output
+    for line in dry().splitlines():
+        if line.startswith("    output: "):
+            for path in line.removeprefix("    output: ").split(", "):
+                (root / path).parent.mkdir(parents=True, exist_ok=True)
+                (root / path).touch()
+    smk("--touch", "--cores", "1", "--configfile", "scope.yaml", cwd=root, env=env)
+    assert "Nothing to be done" in dry()
+    return root, dry
+
+
+FIGURE_RULES = {f"figure_{f}" for f in ["task", "neural", "best_layer", "behavior", "pareto", "dynamics"]}
+
+
+DATA_RULES = {"generate_stimuli", "simulate_neural"}
+TRAIN_RULES = {"train_model", "model_size", "summarize_training", "analyze_dynamics"}
+
+
+@pytest.mark.parametrize(
+    "module, planned",
+    [
+        ("figures.py", FIGURE_RULES | {"all"}),
+        ("features.py", {"extract_features", "neural_fit", "object_solution_times", "neural_summary",
+                         "behavior_summary", "figure_neural", "figure_best_layer", "figure_behavior", "all"}),
+        ("models/cells.py", TRAIN_RULES | {"extract_features", "neural_fit", "object_solution_times", "neural_summary",
+                                           "behavior_summary", "all"} | FIGURE_RULES),
+    ],
+)
+def test_editing_a_module_reruns_exactly_what_runs_it(made_tree, module, planned):
+    assert planned_rules(edited(made_tree, module)) == planned
+
+
+def test_editing_the_scoring_reruns_the_fits_and_nothing_upstream(made_tree):
+    rules = planned_rules(edited(made_tree, "neural/scoring.py"))
+    assert {"neural_fit", "neural_summary", "figure_neural", "figure_best_layer", "all"} <= rules
+    assert not rules & (DATA_RULES | TRAIN_RULES | {"extract_features", "object_solution_times"}), rules
+
+
+def edited(made_tree, module) -> str:
+    """Dry-run output after appending a comment to one package module of the scratch copy (restored afterwards)."""
+    root, dry = made_tree
+    path = root / "src/convrnn" / module
+    original, stat = path.read_text(), path.stat()
+    try:
+        path.write_text(original + "\n# edited\n")
+        out = dry()
+        assert f"Updated input files: src/convrnn/{module}" in out, out[-3000:]  # the reason names the file
+        return out
+    finally:
+        path.write_text(original)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+
+# --- one meaning per key ---------------------------------------------------------------------------------------------
+
+def test_feature_index_has_no_clock_of_its_own(tmp_path):
+    """The index says which step a row is; a step's duration is presentation.step_ms, known only to the config."""
+    from convrnn.features import extract_features, load_feature_set, save_feature_set
+    from convrnn.models import build
+
+    model = build("ff_shallow", num_classes=4, width=0.25, times=3, image_off=2)
+    images = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
+    fs = extract_features(model, images, ["a", "b", "c"], times=3, image_off=2, layers=["conv1", "conv5"])
+    assert list(fs.index.columns) == ["layer", "layer_index", "model_step", "n_features", "n_raw_features",
+                                      "pca_explained_variance"]
+    assert fs.index["model_step"].tolist() == [0, 1, 2, 0, 1, 2]
+    save_feature_set(fs, tmp_path / "f.safetensors", tmp_path / "f.parquet", "ff")
+    back = load_feature_set(tmp_path / "f.safetensors", tmp_path / "f.parquet")
+    assert back.features["conv5"].shape == fs.features["conv5"].shape and back.stimulus_ids == ["a", "b", "c"]
+
+
+# --- the repository stands alone -------------------------------------------------------------------------------------
+
+def test_no_file_points_outside_the_repository():
+    """Facts we rely on live in docs/references.md; no file may point at a checkout-local reference folder."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split()
+    # split so that this file does not match itself; the last ones are the names of those reference notes
+    needles = ["/work/" + "shared", "../" + "shared", "shared/" + "reference"]
+    needles += [a + b for a, b in [("paper", "_facts"), ("neural", "_anchors"), ("snakemake", "_anchors"),
+                                   ("realdata", "_audit"), ("zoo", "_audit"), ("offline", "_data.md")]]
+    offenders = []
+    for name in listed:
+        path = REPO / name
+        if path.is_file():
+            text = path.read_bytes().decode("utf-8", errors="ignore")
+            offenders += [f"{name}: {n}" for n in needles if n in text]
+    assert not offenders, offenders
+
+
+# --- conda deployment ------------------------------------------------------------------------------------------------
+
+def test_post_deploy_installs_the_package_from_the_workflow_path(tmp_path):
+    """Snakemake runs envs/convrnn.post-deploy.sh from a copy under .snakemake/conda/ inside the new env; it must
+    install this checkout (exported by the Snakefile) whatever the env's location. A plain venv stands in for the env
+    (pip and setuptools borrowed from the test's environment, so it works offline)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    for name in ["pyproject.toml", "README.md", "src", "envs"]:
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, project / name)
+    env = tmp_path / "somewhere" / ".snakemake" / "conda" / "0123abcd"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env)], check=True)
+    site = next(env.glob("lib/python*/site-packages"))
+    outer = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "pip").is_dir())
+    (site / "borrowed.pth").write_text(outer + "\n")
+    deploy = env.parent / "0123abcd.post-deploy.sh"  # where Snakemake copies it
+    shutil.copy2(project / "envs/convrnn.post-deploy.sh", deploy)
+    run_env = {**os.environ, "PATH": f"{env / 'bin'}:{os.environ['PATH']}", "VIRTUAL_ENV": str(env),
+               "CONVRNN_WORKFLOW_DIR": str(project)}
+    run_env.pop("PYTHONPATH", None)
+    proc = subprocess.run(["bash", str(deploy)], cwd=tmp_path / "somewhere", env=run_env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    where = subprocess.run([str(env / "bin/python"), "-c", "import convrnn; print(convrnn.__file__)"],
+                           env=run_env, capture_output=True, text=True, check=True, cwd=tmp_path).stdout.strip()
+    assert Path(where) == project / "src/convrnn/__init__.py"
+    # without the variable the script refuses clearly instead of installing whatever lies in the working directory
+    run_env.pop("CONVRNN_WORKFLOW_DIR")
+    proc = subprocess.run(["bash", str(deploy)], cwd=tmp_path, env=run_env, capture_output=True, text=True)
+    assert proc.returncode != 0 and "CONVRNN_WORKFLOW_DIR" in proc.stderr
+
+
+def test_conda_env_has_no_relative_install():
+    env = yaml.safe_load((REPO / "envs/convrnn.yaml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert not any(p.startswith(("-e", ".")) for p in pip), pip
 
 
 # --- config validation ---------------------------------------------------------------------------------------------

@@ -5,6 +5,9 @@ Storage (see docs/data_formats.md): one safetensors file with a ``(T, N, D)`` fl
 safetensors rather than Parquet fixed-size lists: the regression stage needs whole 3-D arrays back, which safetensors
 memory-maps without a copy and without pickle.
 
+The index has no clock: a step lasts ``presentation.step_ms``, which only the scripts know (the neural fits record
+each step's time as ``model_time_ms``).
+
 PCA: fitted per layer on the rows (image, step) of a seeded subset of the stimuli, pooling all steps so that one
 basis serves every time step (features stay comparable across time). Brain-Score likewise reduces large layers by
 PCA before regression; here the basis is fit on the stimulus set itself (no ImageNet pass is available offline).
@@ -70,7 +73,6 @@ def extract_features(
     batch_size: int = 64,
     pca_components: int = 0,
     pca_fit_images: int = 1000,
-    step_ms: int = 10,
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> FeatureSet:
@@ -124,7 +126,6 @@ def extract_features(
                 "layer": l,
                 "layer_index": model.layer_names.index(l),
                 "model_step": t,
-                "time_ms": t * step_ms,
                 "n_features": out[l].shape[-1],
                 "n_raw_features": raw_dims[l],
                 "pca_explained_variance": bases[l][2] if l in bases else 1.0,
@@ -148,7 +149,7 @@ def save_feature_set(fs: FeatureSet, tensors_path, index_path, model_id: str) ->
 def load_feature_set(tensors_path, index_path) -> FeatureSet:
     from convrnn.io import load_tensors, read_parquet, tensor_metadata
 
-    index = read_parquet(index_path, required=["layer", "model_step", "time_ms", "n_features"])
+    index = read_parquet(index_path, required=["layer", "model_step", "n_features"])
     arrays = load_tensors(tensors_path)
     meta = tensor_metadata(tensors_path)
     if "stimulus_ids" not in meta:

@@ -62,30 +62,34 @@ def plot_task(summary: pd.DataFrame, metrics: pd.DataFrame, paths) -> None:
 
 
 def plot_neural_over_time(summary: pd.DataFrame, paths) -> None:
-    """Predictivity of each model's best layer per region vs neural time bin (matched model step)."""
+    """Region score (Brain-Score's aggregate, or the median noise-corrected r) of each model's best layer per region
+    vs neural time bin, each bin scored with the model step of the same interval."""
     d = summary[summary["matched"] & summary["is_best_layer"]]
     regions = sorted(d["region"].unique())
     fig, axes = plt.subplots(1, len(regions), figsize=(4.5 * len(regions), 3.8), squeeze=False, sharey=True)
     for ax, region in zip(axes[0], regions):
-        sns.lineplot(data=d[d["region"] == region], x="time_bin_start_ms", y="score", hue="model", marker="o", ax=ax)
-        ax.set(title=f"{region}", xlabel="time bin start (ms)", ylabel="noise-corrected predictivity")
+        sns.lineplot(data=d[d["region"] == region], x="time_bin_start_ms", y="region_score", hue="model", marker="o",
+                     ax=ax)
+        ax.set(title=f"{region}", xlabel="time bin start (ms after image onset)", ylabel="noise-corrected predictivity")
     sns.despine(fig)
     save_figure(fig, paths)
 
 
 def plot_best_layer(summary: pd.DataFrame, paths) -> None:
-    """Time-averaged predictivity (matched steps) of every layer, per region and model; best layer marked."""
-    d = summary[summary["matched"]].groupby(["model", "region", "layer", "layer_index"], as_index=False)["score"].mean()
+    """Time-averaged region-level r (matched steps; what ``is_best_layer`` ranks, free of the ceiling that is near 0 in
+    bins without signal) of every layer, per region and model; best layer marked."""
+    d = summary[summary["matched"]].groupby(["model", "region", "layer", "layer_index"], as_index=False).agg(
+        score=("region_r", "mean"), best=("is_best_layer", "first"))
     regions = sorted(d["region"].unique())
     fig, axes = plt.subplots(1, len(regions), figsize=(4.5 * len(regions), 3.8), squeeze=False, sharey=True)
     for ax, region in zip(axes[0], regions):
         r = d[d["region"] == region].sort_values("layer_index")
         sns.lineplot(data=r, x="layer_index", y="score", hue="model", marker="o", ax=ax)
-        best = r.loc[r.groupby("model")["score"].idxmax()]
+        best = r[r["best"]]
         ax.scatter(best["layer_index"], best["score"], s=140, facecolors="none", edgecolors="k", zorder=5)
         ticks = r.drop_duplicates("layer_index")
         ax.set_xticks(ticks["layer_index"], ticks["layer"], rotation=45)
-        ax.set(title=f"{region}: best layer per model", xlabel="layer", ylabel="time-averaged predictivity")
+        ax.set(title=f"{region}: best layer per model", xlabel="layer", ylabel="time-averaged r (region)")
     sns.despine(fig)
     save_figure(fig, paths)
 
@@ -105,7 +109,8 @@ def plot_behavior(summary: pd.DataFrame, per_image: pd.DataFrame, paths) -> None
     best = s["model"].iloc[0]
     d = per_image[per_image["model"] == best]
     sns.scatterplot(data=d, x="target_ost_ms", y="model_ost_ms", ax=axes[1], s=15)
-    axes[1].set(xlabel="primate OST (ms)", ylabel=f"{best} OST (ms)", title="Per-image solution times")
+    axes[1].set(xlabel="primate OST (ms after image onset)", ylabel=f"{best} OST (ms after image onset)",
+                title="Per-image solution times")
     sns.despine(fig)
     save_figure(fig, paths)
 

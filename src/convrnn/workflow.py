@@ -1,7 +1,8 @@
-"""Glue between the Snakemake workflow and the package: config validation, model ids and specs, script set-up.
+"""Glue between the Snakemake workflow and the package: model ids and specs, script set-up, catalog file names.
 
-Kept free of torch imports at module level: the Snakefile imports this on every invocation (and in every
-cluster job), so parsing the workflow must stay fast.
+Every rule's script imports ``setup_script`` from here and the Snakefile imports the rest on every invocation, so
+this module imports nothing heavy at module level and nothing from the package except inside the function that needs
+it (rules depend on the package modules their scripts run: ``convrnn.code_deps``). Config validation: ``preflight``.
 """
 from __future__ import annotations
 
@@ -11,11 +12,8 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Mapping
 
-import yaml
-
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 SEARCH_PREFIX = "search_"
 
 
@@ -23,64 +21,14 @@ class ConfigError(ValueError):
     """A configuration value is wrong; the message names the field."""
 
 
-def _field(path) -> str:
-    return ".".join(str(p) for p in path) or "<root>"
-
-
-def validate_config(config: dict, schema_path: str | os.PathLike = SCHEMA, zoo_names=None) -> dict:
-    """Validate ``config`` in place against the JSON schema plus semantic checks; fill schema defaults.
-
-    Raises ConfigError naming the offending field (e.g. ``training.epochs``) before any job runs.
-    """
-    import jsonschema
-
-    schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
-    if errors:
-        lines = [f"config field '{_field(e.absolute_path)}': {e.message}" for e in errors[:10]]
-        raise ConfigError("invalid configuration:\n  " + "\n  ".join(lines))
-    _fill_defaults(config, schema)
-
-    if zoo_names is None:
-        from convrnn.models import names as _names
-
-        zoo_names = _names()
-    zoo = set(zoo_names)
-    for model_id, spec in config["models"].items():
-        if model_id.startswith(SEARCH_PREFIX):
-            raise ConfigError(f"config field 'models.{model_id}': ids starting with '{SEARCH_PREFIX}' are reserved for searched models")
-        if spec["arch"] not in zoo:
-            raise ConfigError(
-                f"config field 'models.{model_id}.arch': unknown model {spec['arch']!r}; choose one of {sorted(zoo)}"
-            )
-    search = config["search"]
-    if search["enabled"]:
-        for key in ("base_arch", "n_workers", "trials_per_worker", "top_k", "trial_training"):
-            if key not in search:
-                raise ConfigError(f"config field 'search.{key}': required when search.enabled is true")
-        if search["base_arch"] not in zoo:
-            raise ConfigError(f"config field 'search.base_arch': unknown model {search['base_arch']!r}")
-        for sel in search.get("train_selected", []):
-            if sel.startswith("top") and int(sel[3:]) > search["top_k"]:
-                raise ConfigError(f"config field 'search.train_selected': {sel!r} exceeds search.top_k={search['top_k']}")
-    pres = config["presentation"]
-    if pres["neural_image_off"] > pres["neural_times"]:
-        raise ConfigError("config field 'presentation.neural_image_off': must be <= presentation.neural_times")
-    return config
-
-
-def _fill_defaults(node: Any, schema: Mapping) -> None:
-    if not isinstance(node, dict):
-        return
-    for key, sub in schema.get("properties", {}).items():
-        if key not in node and "default" in sub:
-            node[key] = json.loads(json.dumps(sub["default"]))
-        if key in node:
-            _fill_defaults(node[key], sub)
-
-
 # --- model ids ---------------------------------------------------------------------------------------------------
+
+def num_classes(config: Mapping) -> int:
+    """Task classes: the generated categories in the synthetic default, ImageNet's 1000 otherwise."""
+    if config["data"]["source"] == "synthetic":
+        return int(config["data"]["stimuli"]["n_categories"])
+    return 1000
+
 
 def search_model_ids(config: Mapping) -> list[str]:
     search = config["search"]
@@ -138,8 +86,9 @@ def setup_script(snakemake, use_torch: bool = False) -> logging.Logger:
     return logging.getLogger(f"convrnn.{snakemake.rule}")
 
 
-def brainscore_filename(identifier: str, kind: str) -> str:
-    """Cache file name of a Brain-Score catalog entry; kind: assembly | csv | zip (identifier as in Brain-Score)."""
+def brainscore_filename(identifier: str, kind: str, field: str = "data.brainscore") -> str:
+    """Cache file name of a Brain-Score catalog entry; kind: assembly | csv | zip (identifier as in Brain-Score).
+    ``field``: the config field the identifier came from, named in the error."""
     from convrnn.data.brainscore_catalog import CATALOG
 
     want = "assembly" if kind == "assembly" else f"stimulus_{kind}"
@@ -147,7 +96,7 @@ def brainscore_filename(identifier: str, kind: str) -> str:
         if entry.identifier == identifier and entry.kind == want:
             return entry.filename
     known = sorted({e.identifier for e in CATALOG.values() if e.kind == want})
-    raise ConfigError(f"config field 'data.brainscore': no {kind} {identifier!r} in the catalog; known: {known}")
+    raise ConfigError(f"config field '{field}': no {kind} {identifier!r} in the catalog; known: {known}")
 
 
 def brainscore_entry_for_file(filename: str):

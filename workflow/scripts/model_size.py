@@ -1,4 +1,4 @@
-"""Rule model_size: parameters and units (output activations summed over layers and time steps)."""
+"""Rule model_size: parameters and units (output activations of every node, each counted once)."""
 import json
 
 import pandas as pd
@@ -14,9 +14,8 @@ model = build_from_spec(json.loads(p.spec), p.num_classes)
 row = {
     "model": snakemake.wildcards.model,
     "n_params": count_params(model),
-    "n_units": count_units(model, p.image_size, p.times),
+    "n_units": count_units(model, p.image_size),
     "image_size": p.image_size,
-    "times": p.times,
 }
 write_parquet(pd.DataFrame([row]), snakemake.output[0])
 log.info("%s", row)

@@ -31,14 +31,9 @@ from convrnn.io import atomic_path, write_parquet
 log = logging.getLogger(__name__)
 
 #: Window given to assemblies without time-bin coordinates. 70-170 ms is the Brain-Score static
-#: window (Schrimpf et al. 2018); not checked against the files here (neural_anchors.md §1.3).
+#: window (Schrimpf et al. 2018); not checked against the files here (docs/references.md, Real data).
 STATIC_WINDOW_MS = (70, 170)
 NEURAL_COLUMNS = ["stimulus_id", "site", "region", "time_bin_start_ms", "time_bin_end_ms", "repetition", "response"]
-_NEURAL_SCHEMA = pa.schema([
-    ("stimulus_id", pa.string()), ("site", pa.string()), ("region", pa.string()),
-    ("time_bin_start_ms", pa.int32()), ("time_bin_end_ms", pa.int32()),
-    ("repetition", pa.int32()), ("response", pa.float32()),
-])
 _CHUNK = 1 << 20
 
 
@@ -145,15 +140,17 @@ def _coord(da: xr.DataArray, name: str, dim: str, nc_path) -> np.ndarray:
 
 
 def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, region: str | None = None, *,
-                     drop_sites: Iterable[str] = FAULTY_SITES, rows_per_group: int = 2_000_000) -> Path:
-    """Write a neural assembly as the project's long Parquet table (``NEURAL_COLUMNS``).
+                     drop_sites: Iterable[str] = FAULTY_SITES, rows_per_block: int = 8_000_000) -> Path:
+    """Write a neural assembly as the project's long response table (``convrnn.neural.data.write_responses``).
 
-    Streams one time bin at a time (and within a bin at most ``rows_per_group`` rows) through a
-    pyarrow ParquetWriter, so the ~2e9-value temporal assembly never sits in memory as a table.
-    Row groups never straddle time bins. ``region`` keeps only sites of that region; sites in
-    ``drop_sites`` (default: Brain-Score's 40 faulty sites) are removed. Assemblies without a
+    One pass over the file: blocks of presentations are read with all sites and bins at once (the on-disk layout is
+    neuroid x presentation x time_bin, so a per-bin read would reread the whole file once per bin) and written as
+    one row group per (block, bin); at most ``rows_per_block`` values are in memory. ``region`` keeps only sites of
+    that region; sites in ``drop_sites`` (default: Brain-Score's 40 faulty sites) are removed. Assemblies without
     ``time_bin`` coordinates (static assemblies) get one bin ``STATIC_WINDOW_MS``.
     """
+    from convrnn.neural.data import write_responses
+
     da = open_assembly(nc_path)
     for dim in ("presentation", "neuroid"):
         if dim not in da.dims:
@@ -183,47 +180,72 @@ def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, re
         da = da.squeeze("time_bin", drop=True) if "time_bin" in da.dims else da
         da = da.expand_dims("time_bin", axis=-1)
         bins = np.array([STATIC_WINDOW_MS], dtype=np.int32)
-    da = da.transpose("presentation", "neuroid", "time_bin").variable  # plain Variable: cheap lazy slicing
+    var = da.transpose("presentation", "neuroid", "time_bin").variable  # plain Variable: cheap lazy slicing
 
-    n_pres, n_sites = len(stim), len(sites)
-    pres_per_group = max(1, rows_per_group // max(n_sites, 1))
-    site_col = pa.array(np.tile(sites, pres_per_group))
-    region_col = pa.array(np.tile(regions, pres_per_group))
-    with atomic_path(out_path) as tmp, pq.ParquetWriter(tmp, _NEURAL_SCHEMA) as writer:
-        for b, (t0, t1) in enumerate(bins):
-            for p0 in range(0, n_pres, pres_per_group):
-                p1 = min(p0 + pres_per_group, n_pres)
-                values = np.asarray(da[p0:p1, :, b].values, dtype=np.float32)[:, neuroid_idx]
-                n = values.size
-                writer.write_table(pa.table({
-                    "stimulus_id": pa.array(np.repeat(stim[p0:p1], n_sites)),
-                    "site": site_col.slice(0, n), "region": region_col.slice(0, n),
-                    "time_bin_start_ms": pa.array(np.full(n, t0, np.int32)),
-                    "time_bin_end_ms": pa.array(np.full(n, t1, np.int32)),
-                    "repetition": pa.array(np.repeat(rep[p0:p1], n_sites)),
-                    "response": pa.array(values.ravel()),
-                }, schema=_NEURAL_SCHEMA))
-    return Path(out_path)
+    n_pres, n_sites, n_bins = len(stim), len(sites), len(bins)
+    per_block = max(1, rows_per_block // max(n_sites * n_bins, 1))
+    # Dictionary columns: one string per distinct id, integer codes per row.
+    site_dict, region_dict = pa.array(sites), pa.array(regions)
+    site_codes = np.arange(n_sites, dtype=np.int32)
+
+    def blocks():
+        for p0 in range(0, n_pres, per_block):
+            p1 = min(p0 + per_block, n_pres)
+            values = np.asarray(var[p0:p1].values, dtype=np.float32)[:, neuroid_idx]   # (P, S, B)
+            p = p1 - p0
+            # Rows ordered bin-major so that write_responses' split by bin is a contiguous slice.
+            stim_codes, stim_dict = pd.factorize(stim[p0:p1])
+            shape = (n_bins, p, n_sites)
+            yield pa.table({
+                "stimulus_id": pa.DictionaryArray.from_arrays(
+                    np.broadcast_to(stim_codes.astype(np.int32)[None, :, None], shape).ravel(), pa.array(stim_dict)),
+                "site": pa.DictionaryArray.from_arrays(np.broadcast_to(site_codes, shape).ravel(), site_dict),
+                "region": pa.DictionaryArray.from_arrays(np.broadcast_to(site_codes, shape).ravel(), region_dict),
+                "time_bin_start_ms": np.repeat(bins[:, 0], p * n_sites),
+                "time_bin_end_ms": np.repeat(bins[:, 1], p * n_sites),
+                "repetition": np.broadcast_to(rep[p0:p1][None, :, None], shape).ravel(),
+                "response": np.ascontiguousarray(values.transpose(2, 0, 1)).ravel(),
+            })
+
+    return write_responses(out_path, blocks())
+
+
+def _single_coord(da: xr.DataArray, dim: str, nc_path) -> np.ndarray:
+    """The labels of a dimension that has one coordinate. Brain-Score's writers (xarray <= 2022 ``reset_index``) store
+    such a coordinate as ``<dim>_``; today's xarray keeps ``<dim>``. Either is accepted."""
+    for name in (dim, f"{dim}_"):
+        if name in da.coords and da[name].dims == (dim,):
+            return da[name].values
+    along = sorted(str(c) for c in da.coords if da[c].dims == (dim,))
+    if len(along) == 1:
+        return da[along[0]].values
+    raise ValueError(f"{nc_path}: assembly needs coordinate {dim!r} (or {dim + '_'!r}) along {dim!r}; "
+                     f"has {sorted(str(c) for c in da.coords)}")
 
 
 def convert_kar2019(nc_path: str | os.PathLike, out_path: str | os.PathLike, decoder: str = "svm") -> Path:
-    """Kar2019 OST assembly (dims ``decoder`` x ``presentation``) -> ``stimulus_id, i1, ost_ms, object``.
+    """Kar2019 OST assembly (dims ``decoder`` x ``presentation``) -> ``stimulus_id, i1, ost_ms[, object]``.
 
     ``decoder`` picks the OST variant (``svm``, Brain-Score's choice, or ``logistic``). 2 of the 1320
     images are duplicates; like Brain-Score we keep the first row of each ``stimulus_id``.
-    Images whose OST is undefined stay NaN.
+    Images whose OST is undefined stay NaN. The files on Brain-Score's server store the decoder labels as
+    ``decoder_`` and no ``image_label`` (the 2020 repackaging moved it to the stimulus-set csv, where the
+    pipeline reads object labels from), so ``object`` is written only when the assembly has it.
     """
     da = open_assembly(nc_path)
-    decoders = [str(d) for d in _coord(da, "decoder", "decoder", nc_path)]
+    if "decoder" not in da.dims:
+        raise ValueError(f"{nc_path}: assembly needs dimension 'decoder'; has {da.dims}")
+    decoders = [str(d) for d in _single_coord(da, "decoder", nc_path)]
     if decoder not in decoders:
         raise ValueError(f"{nc_path}: decoder {decoder!r} not in {decoders}")
     stim = _coord(da, "stimulus_id", "presentation", nc_path).astype(str)
     df = pd.DataFrame({
         "stimulus_id": stim,
         "i1": _coord(da, "i1", "presentation", nc_path).astype(np.float64),
-        "ost_ms": da.isel(decoder=decoders.index(decoder)).values.astype(np.float64),
-        "object": _coord(da, "image_label", "presentation", nc_path).astype(str),
+        "ost_ms": da.isel(decoder=decoders.index(decoder)).transpose("presentation").values.astype(np.float64),
     })
+    if "image_label" in da.coords:
+        df["object"] = _coord(da, "image_label", "presentation", nc_path).astype(str)
     dup = df.duplicated("stimulus_id")
     if dup.any():
         log.info("%s: dropping %d duplicate stimulus_id row(s)", nc_path, int(dup.sum()))

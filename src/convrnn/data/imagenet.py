@@ -24,7 +24,7 @@ DEVKIT = "ILSVRC2012_devkit_t12.tar.gz"
 
 def train_transform(image_size: int) -> transforms.Compose:
     """Standard torchvision ImageNet augmentation. The paper's own recipe was not found
-    (paper_facts.md §1.2, §5: "random-crop/flip" is recalled, unverified)."""
+    (docs/references.md, Real data: random crop and flip, unverified)."""
     return transforms.Compose([
         transforms.RandomResizedCrop(image_size, antialias=True),
         transforms.RandomHorizontalFlip(),
@@ -35,7 +35,7 @@ def train_transform(image_size: int) -> transforms.Compose:
 
 def eval_transform(image_size: int, resize_size: int | None = None) -> transforms.Compose:
     """Shorter side to ``resize_size`` (default ``image_size * 256/224``), centre crop, normalise
-    (the ConvRNN eval preprocessing: 256 -> 224, paper_facts.md §1.2)."""
+    (the ConvRNN eval preprocessing: 256 -> 224, docs/references.md, Real data)."""
     resize_size = resize_size or round(image_size * 256 / 224)
     if resize_size < image_size:
         raise ValueError(f"resize_size ({resize_size}) must be >= image_size ({image_size})")

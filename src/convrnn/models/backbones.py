@@ -1,4 +1,4 @@
-"""The two published backbones (paper_facts §3) as ``ModelSpec`` factories.
+"""The two published backbones (docs/references.md, Models) as ``ModelSpec`` factories.
 
 shallow (6 nodes, T=16): conv1 7x7/2 64, conv2 3x3 128, conv3-5 3x3 256/256/512, maxpool after
 every conv; cells in conv3-5; readout = 2x2 VALID conv -> global average pool.
@@ -24,7 +24,7 @@ SHALLOW_DEPTHS = (64, 128, 256, 256, 512)
 SHALLOW_CELL_LAYERS = ("conv3", "conv4", "conv5")
 INTERMEDIATE_CELL_LAYERS = tuple(f"conv{i}" for i in range(4, 11))
 
-# Per-layer cell configs of the shallow models (paper_facts §3.1; lstm from CR configs/lstm_shallow.npz).
+# Per-layer cell configs of the shallow models (neuroailab/convrnns `convrnns/models/*_shallow.json`; lstm from `configs/lstm_shallow.npz`).
 SHALLOW_CELL_CFG = {
     "rgc": [dict(RGC_2018)] * 3,
     "simplernn": [dict(out_depth=d, layer_norm=True) for d in (128, 256, 256)],

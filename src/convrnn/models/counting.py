@@ -1,4 +1,4 @@
-"""Model size: parameters and "units" (NC 2022 Pareto analysis)."""
+"""Model size: parameters and units (the NC 2022 Pareto analysis of performance vs size)."""
 from __future__ import annotations
 
 from torch import nn
@@ -9,16 +9,13 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def count_units(model: nn.Module, image_size: int, times: int | None = None) -> int:
-    """Sum over recordable layers (``model.layer_names``) and time steps of the output size C*H*W.
+def count_units(model: nn.Module, image_size: int) -> int:
+    """Neurons: the output activations C*H*W of every node and of the readout, each counted once.
 
-    A unit is one output activation of one layer at one step, so a ConvRNN unrolled for T steps has
-    T times the units of one pass; ``times`` defaults to ``model.times`` (1 for ResNets: an FF net
-    computes each activation once). Inputs and within-node intermediates (pre-conv, cell memory)
-    are not counted; for ResNets the recordable layers are layer1-4 and avgpool.
+    A node is what a model unit of the papers' graphs is: a ConvRNN layer (its conv plus its cell; the cell's
+    memory is internal to that neuron, as a biological neuron's state is) or a ResNet stem / residual block (its
+    convs and shortcut form one computation whose output the next block reads). Time is not a factor: unrolling
+    reuses the same neurons at every step, so a recurrent network of the same units is not "larger" for being run
+    longer; this is what lets the 2022 comparison (performance per unit) favour recurrence.
     """
-    T = model.times if times is None else times
-    if T < 1:
-        raise ValueError(f"times must be >= 1, got {T}")
-    shapes = model.layer_shapes(image_size)
-    return T * sum(c * h * w for c, h, w in shapes.values())
+    return sum(c * h * w for c, h, w in model.unit_shapes(image_size).values())

@@ -1,4 +1,4 @@
-"""Graph of conv nodes unrolled in time exactly as the reference ``main.unroll`` (paper_facts §1.1).
+"""Graph of conv nodes unrolled in time exactly as the reference ``main.unroll`` (docs/references.md, Models).
 
 Biological unrolling: every edge costs one step. At step t each node reads its predecessors'
 outputs from step t-1 (feed-forward and feedback alike); ``conv1`` reads the input frame of step t;
@@ -183,6 +183,10 @@ class ConvRNN(nn.Module):
             shapes[node.spec.name] = (node.out_ch, h, w)
         shapes["imnetds"] = (self.num_classes, 1, 1)
         return shapes
+
+    def unit_shapes(self, image_size: int | tuple[int, int]) -> dict[str, tuple[int, int, int]]:
+        """(C, H, W) of every node whose outputs count as units (``count_units``): the conv nodes and the readout."""
+        return self.layer_shapes(image_size)
 
     def unroll(self, x: Tensor, times: int | None = None, image_off: int | None = None,
                record: Sequence[str] = ()) -> Unrolled:

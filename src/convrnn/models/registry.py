@@ -46,7 +46,7 @@ register_model("rgc_intermediate_t22", lambda: _constant(intermediate("rgc"), 22
 
 # parameter-matched controls depend on the overrides (width, num_classes): resolved in build()
 MATCHED = {f"ff_{kind}_{bb}": (kind, bb) for kind in ("wide", "deep") for bb in BACKBONES}
-RESNETS = {"resnet18": 18, "resnet34": 34}
+RESNETS = {"resnet18": 18, "resnet34": 34, "resnet50": 50}
 
 
 def names() -> list[str]:

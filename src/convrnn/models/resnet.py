@@ -22,7 +22,7 @@ class ResNetModel(nn.Module):
     def __init__(self, depth: int, num_classes: int = 1000, times: int = 1, image_off: int = 1,
                  blank_value: float = 0.5, readout: str = "last"):
         super().__init__()
-        ctor = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34}[depth]
+        ctor = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34, 50: torchvision.models.resnet50}[depth]
         self.net = ctor(weights=None, num_classes=num_classes)
         self.name = f"resnet{depth}"
         self.layer_names = list(STAGES)
@@ -59,6 +59,20 @@ class ResNetModel(nn.Module):
             p = next(self.parameters())
             _, feats = self._run(torch.zeros(1, 3, h, w, device=p.device, dtype=p.dtype), self.layer_names)
         return {k: tuple(v.shape[1:]) for k, v in feats.items()}
+
+    def unit_shapes(self, image_size: int | tuple[int, int]) -> dict[str, tuple[int, int, int]]:
+        """(C, H, W) of the stem (after max-pool), every residual block and the fc logits (``count_units``)."""
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+        n, p = self.net, next(self.parameters())
+        with torch.no_grad():
+            x = n.maxpool(n.relu(n.bn1(n.conv1(torch.zeros(1, 3, h, w, device=p.device, dtype=p.dtype)))))
+            shapes = {"stem": tuple(x.shape[1:])}
+            for stage in STAGES[:4]:
+                for i, block in enumerate(getattr(n, stage)):
+                    x = block(x)
+                    shapes[f"{stage}.{i}"] = tuple(x.shape[1:])
+        shapes["fc"] = (self.num_classes, 1, 1)
+        return shapes
 
     def forward(self, x: Tensor) -> Tensor:
         return self._run(x, ())[0]

@@ -1,4 +1,4 @@
-"""Reciprocal Gated Cell (RGC), general form (Nayebi et al. 2018, §2.1 of paper_facts.md).
+"""Reciprocal Gated Cell (RGC), general form (Nayebi et al. 2018, §2.1; docs/references.md, Models).
 
 State = (c, h): a cell memory c (``cell_depth`` channels) and the output h (out depth = the node's
 pre-memory conv depth). With x = input_activation(pre-conv output [+ feedback if entry 'input']):

@@ -27,6 +27,7 @@ import torch
 from sklearn.model_selection import KFold
 
 DEFAULT_ALPHAS = np.logspace(-2, 8, 21)
+PLS_COMPONENTS = 25     # Brain-Score's pls_regression; the workflow sets it from neural.pls_components
 _DT = torch.float64
 
 
@@ -156,12 +157,17 @@ def ridge_cv(X, Y, splits, alphas=DEFAULT_ALPHAS, *, alpha_selection: str = "gcv
 
 
 # ------------------------------------------------------------------------------------------- PLS
-def pls_cv(X, Y, splits, n_components: int = 25, *, max_iter: int = 500, tol: float = 1e-6, device=None):
+def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 500, tol: float = 1e-6, device=None,
+           max_batch_bytes: float = 2**30):
     """Cross-validated PLSRegression(n_components, scale=False) predictions.
 
     ``Y`` is (G, N, S): G independent multi-output PLS problems (e.g. one per time bin, as Brain-Score
     fits) sharing the features X (N, P). Returns a list over splits of (G, n_test, S) numpy arrays.
-    Splits of equal sizes are solved as one batch.
+    Splits of equal sizes are solved as one batch (in chunks of about ``max_batch_bytes``).
+
+    The kernel K = Xc Xc^T is formed only when it is no larger than X (P >= N / 2); otherwise every product
+    with K goes through the centred features (Xc (Xc^T v)), so many stacked rows (time bins x images, as in
+    Brain-Score's span-time regression) never need an N x N matrix.
     """
     dev = default_device(device)
     X, Y = _t(X, dev), _t(Y, dev)
@@ -169,34 +175,47 @@ def pls_cv(X, Y, splits, n_components: int = 25, *, max_iter: int = 500, tol: fl
         Y = Y[None]
     if Y.ndim != 3 or Y.shape[1] != X.shape[0]:
         raise ValueError(f"Y must be (G, N, S) with N = {X.shape[0]} stimuli, got {tuple(Y.shape)}")
-    K = X @ X.T
+    N, P = X.shape
+    use_kernel = 2 * P >= N
+    K = X @ X.T if use_kernel else None
     out = [None] * len(splits)
     by_size: dict = {}
     for i, (tr, te) in enumerate(splits):
         by_size.setdefault((len(tr), len(te)), []).append(i)
     for (n, _), idx in by_size.items():
-        if not 1 <= n_components <= min(n, X.shape[1]):
-            raise ValueError(f"n_components must be in [1, min(n_train={n}, n_features={X.shape[1]})], got {n_components}")
-        ktr, kte, ys = [], [], []
-        for i in idx:
-            tr = torch.as_tensor(np.asarray(splits[i][0]), device=dev)
-            te = torch.as_tensor(np.asarray(splits[i][1]), device=dev)
-            a, b = centred_kernel(K, tr, te)
-            ktr.append(a); kte.append(b); ys.append(Y[:, tr])
-        pred = _kernel_pls(torch.stack(ktr), torch.stack(kte), torch.stack(ys), n_components, max_iter, tol)
-        for j, i in enumerate(idx):
-            out[i] = pred[j].cpu().numpy()
+        if not 1 <= n_components <= min(n, P):
+            raise ValueError(f"n_components must be in [1, min(n_train={n}, n_features={P})], got {n_components}")
+        per_fold = 8 * (n * (n if use_kernel else P) + Y.shape[0] * n * (Y.shape[2] + 4 * n_components))
+        step = max(1, int(max_batch_bytes // per_fold))
+        for lo in range(0, len(idx), step):
+            chunk = idx[lo:lo + step]
+            folds = [(torch.as_tensor(np.asarray(splits[i][0]), device=dev),
+                      torch.as_tensor(np.asarray(splits[i][1]), device=dev)) for i in chunk]
+            ys = torch.stack([Y[:, tr] for tr, _ in folds])
+            if use_kernel:
+                ktr, kte = map(torch.stack, zip(*(centred_kernel(K, tr, te) for tr, te in folds)))
+                kmul = lambda V, k=ktr: k[:, None] @ V                       # noqa: E731
+                temul = lambda V, k=kte: k[:, None] @ V                      # noqa: E731
+            else:
+                mus = [X[tr].mean(0) for tr, _ in folds]
+                xtr = torch.stack([X[tr] - mu for (tr, _), mu in zip(folds, mus)])[:, None]
+                xte = torch.stack([X[te] - mu for (_, te), mu in zip(folds, mus)])[:, None]
+                kmul = lambda V, a=xtr: a @ (a.transpose(-1, -2) @ V)       # noqa: E731
+                temul = lambda V, a=xtr, b=xte: b @ (a.transpose(-1, -2) @ V)  # noqa: E731
+            pred = _kernel_pls(kmul, temul, ys, n_components, max_iter, tol)
+            for j, i in enumerate(chunk):
+                out[i] = pred[j].cpu().numpy()
     return out
 
 
-def _kernel_pls(K, Kte, Y, k, max_iter, tol):
-    """K (F, n, n) centred train kernels, Kte (F, m, n), Y (F, G, n, S) -> predictions (F, G, m, S)."""
+def _kernel_pls(kmul, temul, Y, k, max_iter, tol):
+    """NIPALS PLS in kernel form. ``kmul(V)``: K V with K (F, n, n) the centred train kernel, broadcast over G;
+    ``temul(V)``: K_test,train V. Y (F, G, n, S) -> predictions (F, G, m, S)."""
     F, G, n, S = Y.shape
     eps = torch.finfo(_DT).eps
     ym = Y.mean(2, keepdim=True)
     Yc = Y - ym
-    K4 = K[:, None]                                     # broadcast over G
-    KY = K4 @ Yc                                        # (F, G, n, S)
+    KY = kmul(Yc)                                       # (F, G, n, S)
     That = Y.new_zeros(F, G, n, k)                      # orthonormal x-scores so far
     KThat = Y.new_zeros(F, G, n, k)
     T = Y.new_zeros(F, G, n, k)                         # x-scores t_k (sklearn scale)
@@ -222,12 +241,12 @@ def _kernel_pls(K, Kte, Y, k, max_iter, tol):
         tn = t.norm(dim=-1, keepdim=True)
         th = torch.where(tn > 0, t / tn.clamp_min(1e-300), torch.zeros_like(t))
         That[..., comp], T[..., comp], U[..., comp], KU[..., comp] = th, t, u, kyc
-        KThat[..., comp] = (K4 @ th[..., None])[..., 0]
+        KThat[..., comp] = kmul(th[..., None])[..., 0]
     d = (T**2).sum(2)                                   # (F, G, k)
     dinv = torch.where(d > 0, 1.0 / d.clamp_min(1e-300), torch.zeros_like(d))
     PtW = (T.transpose(-1, -2) @ KU) * dinv[..., None]  # x_loadings^T x_weights, unit upper triangular
     Qt = (T.transpose(-1, -2) @ Yc) * dinv[..., None]  # y_loadings^T (k, S)
-    return (Kte[:, None] @ U) @ torch.linalg.pinv(PtW) @ Qt + ym
+    return temul(U) @ torch.linalg.pinv(PtW) @ Qt + ym
 
 
 def _power_iterate(M, c, active, max_iter, tol, single):

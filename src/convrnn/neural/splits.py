@@ -1,19 +1,18 @@
 """Train/test image splits for the two conventions.
 
-Both return ``list[(train_idx, test_idx)]`` of integer index arrays into the stimulus axis.
+All return ``list[(train_idx, test_idx)]`` of integer index arrays into the stimulus axis.
 """
 from __future__ import annotations
 
 import numpy as np
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
+BRAINSCORE_RANDOM_STATE = 1     # Brain-Score's Split.Defaults.random_state: fixed, whatever the pipeline seed
+NAYEBI_START_SEED = 0           # brainmodel_utils generate_train_test_splits(start_seed=0)
 
-def stratified_splits(groups, n_splits: int = 10, train_size: float = 0.9, seed: int = 1):
-    """Brain-Score's split: ``StratifiedShuffleSplit`` stratified by object, ``random_state=1``.
 
-    ``groups`` is one label per stimulus (the object name). ``groups=None`` is not allowed
-    here; use :func:`shuffle_splits` for unstratified Brain-Score splits.
-    """
+def stratified_splits(groups, n_splits: int = 10, train_size: float = 0.9, seed: int = BRAINSCORE_RANDOM_STATE):
+    """``StratifiedShuffleSplit`` stratified by ``groups`` (one object label per stimulus), in the given order."""
     groups = np.asarray(groups)
     if groups.ndim != 1:
         raise ValueError(f"groups must be 1-D (one object label per stimulus), got shape {groups.shape}")
@@ -22,24 +21,31 @@ def stratified_splits(groups, n_splits: int = 10, train_size: float = 0.9, seed:
     return [(tr, te) for tr, te in splitter.split(np.zeros(len(groups)), groups)]
 
 
-def shuffle_splits(n: int, n_splits: int = 10, train_size: float = 0.9, seed: int = 1):
+def brainscore_splits(stimulus_ids, groups, n_splits: int = 10, train_size: float = 0.9):
+    """Brain-Score's ``pls`` splits: StratifiedShuffleSplit by object, ``random_state=1``, drawn over the stimuli
+    in the order of its trial-averaged target assembly (``average_repetition`` sorts presentations by
+    stimulus_id); returned as indices into the given order."""
+    stimulus_ids, groups = np.asarray(stimulus_ids), np.asarray(groups)
+    order = np.argsort(stimulus_ids, kind="stable")
+    return [(np.sort(order[tr]), np.sort(order[te]))
+            for tr, te in stratified_splits(groups[order], n_splits, train_size)]
+
+
+def shuffle_splits(n: int, n_splits: int = 10, train_size: float = 0.9, seed: int = BRAINSCORE_RANDOM_STATE):
     """Brain-Score's unstratified split (``ShuffleSplit``), used e.g. by the OST metric."""
     _check(n_splits, train_size)
     splitter = ShuffleSplit(n_splits=n_splits, train_size=train_size, test_size=None, random_state=seed)
     return list(splitter.split(np.zeros(n)))
 
 
-def random_splits(n: int, n_splits: int = 5, train_size: float = 0.8, seed: int = 0):
-    """brainmodel_utils style: an independent random permutation per split, seeds ``seed + i``.
-
-    Same scheme as ``generate_train_test_splits(num_stim, num_splits=5, train_frac=0.8, start_seed=0)``;
-    the exact permutations differ (numpy Generator, not the legacy RandomState).
-    """
+def random_splits(n: int, n_splits: int = 5, train_size: float = 0.8, seed: int = NAYEBI_START_SEED):
+    """brainmodel_utils ``generate_train_test_splits``: split i permutes the stimuli with the legacy
+    ``RandomState(seed + i)`` and trains on the first ceil(train_size * n)."""
     _check(n_splits, train_size)
-    n_train = int(round(train_size * n))
+    n_train = int(np.ceil(train_size * n))
     out = []
     for i in range(n_splits):
-        perm = np.random.default_rng(seed + i).permutation(n)
+        perm = np.random.RandomState(seed + i).permutation(n)
         out.append((np.sort(perm[:n_train]), np.sort(perm[n_train:])))
     return out
 

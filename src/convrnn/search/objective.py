@@ -1,8 +1,8 @@
 """The pipeline's trial objective: build the sampled ConvRNN, train it briefly, return val top-1.
 
-The paper trained each sampled model for a short time at low resolution (~5 epochs at 128 px, unverified,
-paper_facts §6). Here resolution and length are the caller's: pass low-resolution datasets and a
-``train_config`` with a small ``max_steps`` / ``epochs``.
+The paper trained each sampled model for a short time at low resolution (~5 epochs at 128 px, unverified:
+docs/references.md, Architecture search). Here resolution and length are the caller's: pass low-resolution
+datasets and a ``train_config`` with a small ``max_steps`` / ``epochs``.
 """
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Pick the winners of a search: the top-k trials and the paper's "median" architecture.
 
 The median model (Nayebi et al. 2018) takes, per hyperparameter, the median over the top-performing
-trials. Our definition (the paper's exact procedure is unverified, paper_facts §6):
+trials. Our definition (the paper's exact procedure is unpublished: docs/references.md, Architecture search):
 - float: the median (mean of the middle two for an even count);
 - int: the lower median, i.e. an observed value (so a filter size stays an integer and a gate size of
   0 vs 7 cannot average to an unsampled 3.5);

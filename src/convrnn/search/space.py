@@ -11,7 +11,7 @@ A space maps every RGC cell hyperparameter (the keys of ``build(..., cell=...)``
     edges: {candidate_edges: [[conv5, conv3], [conv4, conv3]], p_edge: 0.5}
 
 The cell config is shared by every recurrent layer (as in the paper's median cell, applied to conv4-conv10).
-``tied`` exists because the searched median cell has offset == -multiplier exactly (paper_facts §2.2), so the
+``tied`` exists because the searched median cell has offset == -multiplier exactly (docs/references.md, Models), so the
 two were evidently sampled as one number; ``tied`` params are not searched.
 
 Each candidate edge with 0 < p < 1 is one search parameter ``edge_<src>_<dst>`` ~ U(0, 1), and the edge is
@@ -234,7 +234,7 @@ def _edges_from_config(d: Any, path: str) -> tuple[tuple[tuple[str, str], ...], 
     return tuple(edges), tuple(float(x) for x in ps)
 
 
-# Cell layers per backbone (paper_facts §3): the candidate feedback edges run from a later to an earlier cell layer.
+# Cell layers per backbone (docs/references.md, Models): the candidate feedback edges run from a later to an earlier cell layer.
 _CELL_LAYERS = {
     "shallow": [f"conv{i}" for i in (3, 4, 5)],
     "intermediate": [f"conv{i}" for i in range(4, 11)],
@@ -242,7 +242,7 @@ _CELL_LAYERS = {
 
 
 def default_space(backbone: str = "intermediate") -> SearchSpace:
-    """Paper-like space (paper_facts §2.1-2.2, §6). Ranges are our choice: the paper's are unverified.
+    """Paper-like space (docs/references.md, Models and Architecture search). Ranges are ours: the paper's are unpublished.
 
     Every range contains the searched median cell's value (e.g. DS 7x7 tau/gate, offsets 0.92/0.70,
     biases 4.1/2.8, ff 2, in_out 3, bypass on). Candidate edges: every top-down edge between cell layers

@@ -1,7 +1,7 @@
 """Validated training configuration.
 
 Defaults follow the only training settings found in the released code (the ``lstm_shallow`` npz, see
-``paper_facts.md`` §2.3/§5: SGD, Nesterov momentum 0.9, batch 64). The LR schedule, epoch count and
+docs/references.md, Models: SGD, Nesterov momentum 0.9, batch 64). The LR schedule, epoch count and
 warmup of the full-length runs are **not verified**; the defaults below are our choice (cosine decay, no
 warmup) and are documented as such in ``docs/training.md``.
 """
