@@ -38,6 +38,7 @@ os.environ.update(CONVRNN_WORKFLOW_DIR=workflow.basedir)
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/search.smk"
+include: "rules/pretrained.smk"
 include: "rules/train.smk"
 include: "rules/features.smk"
 include: "rules/neural.smk"

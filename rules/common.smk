@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 from convrnn.code_deps import script_modules
+from convrnn.data.brainscore_catalog import time_align_kwargs
 from convrnn.workflow import (
     brainscore_filename,
     model_spec,

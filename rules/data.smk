@@ -75,6 +75,8 @@ else:
             "results/logs/convert_neural.log",
         conda:
             "../envs/convrnn.yaml"
+        params:
+            time_align=time_align_kwargs(config),  # neural.time_align: re-bin to the model steps, or keep the bins
         script:
             "../workflow/scripts/convert_neural.py"
 

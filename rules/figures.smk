@@ -5,7 +5,7 @@ rule figure_task:
     input:
         summary="results/training/summary.parquet",
         metrics=lambda wc: expand(
-            "results/models/{model}/metrics.parquet", model=all_models()
+            "results/models/{model}/metrics.parquet", model=trained_models()
         ),
         code=code("figure_task"),
     output:
@@ -100,7 +100,7 @@ rule figure_dynamics:
     input:
         fits="results/training/dynamics_fits.parquet",
         dynamics=lambda wc: expand(
-            "results/models/{model}/dynamics.parquet", model=all_models()
+            "results/models/{model}/dynamics.parquet", model=trained_models()
         ),
         code=code("figure_dynamics"),
     output:

@@ -15,6 +15,8 @@ rule train_model:
         "results/logs/train_model/{model}.log",
     benchmark:
         "results/benchmarks/train_model/{model}.tsv"
+    wildcard_constraints:
+        model=TRAINED_MODEL_RE,  # pretrained models get their weights from convert_pretrained
     conda:
         "../envs/convrnn.yaml"
     threads: config["threads"]
@@ -52,10 +54,10 @@ rule model_size:
 rule summarize_training:
     input:
         results=lambda wc: expand(
-            "results/models/{model}/result.parquet", model=all_models()
+            "results/models/{model}/result.parquet", model=trained_models()
         ),
         sizes=lambda wc: expand(
-            "results/models/{model}/size.parquet", model=all_models()
+            "results/models/{model}/size.parquet", model=trained_models()
         ),
         code=code("summarize_training"),
     output:
@@ -65,10 +67,10 @@ rule summarize_training:
     conda:
         "../envs/convrnn.yaml"
     params:
-        models=lambda wc: all_models(),
+        models=lambda wc: trained_models(),
         arches=lambda wc: [
             model_spec(config, m, "results/search/selected.parquet")["arch"]
-            for m in all_models()
+            for m in trained_models()
         ],
     script:
         "../workflow/scripts/summarize_training.py"
@@ -77,7 +79,7 @@ rule summarize_training:
 rule analyze_dynamics:
     input:
         dynamics=lambda wc: expand(
-            "results/models/{model}/dynamics.parquet", model=all_models()
+            "results/models/{model}/dynamics.parquet", model=trained_models()
         ),
         code=code("analyze_dynamics"),
     output:
@@ -87,6 +89,6 @@ rule analyze_dynamics:
     conda:
         "../envs/convrnn.yaml"
     params:
-        models=lambda wc: all_models(),
+        models=lambda wc: trained_models(),
     script:
         "../workflow/scripts/analyze_dynamics.py"

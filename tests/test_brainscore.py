@@ -330,3 +330,295 @@ def test_stimulus_set_errors_name_the_file(tmp_path):
     assert not (tmp_path / "m.parquet").exists()
     with pytest.raises(ValueError, match=r"gone.png: cannot read image"):
         bs.load_images(pd.DataFrame({"image_path": [str(tmp_path / "gone.png")]}), 8)
+
+
+# --------------------------------------------------------------------- issue 12: staging, credentials, re-binning
+def test_fetch_finds_file_in_old_brainio_cache_layout(tmp_path):
+    """brainio 2021-2024 cached at $BRAINIO_HOME/<file stem>/<file>; such a file is used after its sha1 check."""
+    payload = b"old-layout assembly"
+    entry = _entry(tmp_path, payload)
+    staged = tmp_path / "brainio" / "assy_test" / "assy_test.nc"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(payload)
+    assert bs.staged_paths(entry)[0] == tmp_path / "brainio" / entry.sha1 / "assy_test.nc"
+    assert staged in bs.staged_paths(entry)
+    path = bs.fetch(entry, tmp_path / "cache", opener=_no_network)
+    assert path.read_bytes() == payload and bs.sha1_of(path) == entry.sha1
+
+
+def test_fetch_refuses_old_layout_file_with_wrong_sha1_and_leaves_it(tmp_path, caplog):
+    entry = _entry(tmp_path, b"the real file")
+    staged = tmp_path / "brainio" / "assy_test" / "assy_test.nc"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"someone else's file")
+
+    def offline(url, timeout):
+        raise OSError("no network")
+
+    cache = tmp_path / "cache"
+    with pytest.raises(OSError) as err:
+        bs.fetch(entry, cache, opener=offline)
+    msg = str(err.value)
+    assert "refused pre-staged" in msg and str(staged) in msg and entry.sha1 in msg
+    assert str(tmp_path / "brainio" / entry.sha1 / "assy_test.nc") in msg   # where to put the right one
+    assert staged.read_bytes() == b"someone else's file"                     # the user's file is not deleted
+    assert not cache.exists() or list(cache.iterdir()) == []                 # our partial download is
+    assert "refusing pre-staged file" in caplog.text and str(staged) in caplog.text
+    # with the network, the download replaces nothing of the user's and lands in the cache
+    assert bs.fetch(entry, cache).read_bytes() == b"the real file" and staged.read_bytes() == b"someone else's file"
+
+
+S3_URL = "https://brainscore-storage.s3.amazonaws.com/brainio-brainscore/assy_test.nc"
+
+
+def _s3_entry(payload: bytes) -> CatalogEntry:
+    return CatalogEntry("test", "dicarlo.Test.private", "assembly", "assy_test.nc",
+                        hashlib.sha1(payload).hexdigest(), S3_URL, public=False)
+
+
+def test_fetch_403_without_boto3_says_private_how_to_get_access_and_where_to_stage(tmp_path, monkeypatch):
+    import sys
+    import urllib.error
+
+    monkeypatch.setitem(sys.modules, "boto3", None)   # boto3 not installed: plain (anonymous) urllib
+
+    def forbidden(url, timeout):
+        assert url == S3_URL
+        raise urllib.error.HTTPError(url, 403, "Forbidden", {}, None)
+
+    monkeypatch.setattr(bs.urllib.request, "urlopen", forbidden)
+    entry = _s3_entry(b"private bytes")
+    with pytest.raises(bs.PrivateFileError) as err:
+        bs.fetch(entry, tmp_path / "cache")
+    msg = str(err.value)
+    assert "assy_test.nc" in msg and "403" in msg and "not publicly available" in msg
+    assert "Brain-Score account" in msg and "data owners" in msg and "AWS_ACCESS_KEY_ID" in msg
+    assert str(tmp_path / "brainio" / entry.sha1 / "assy_test.nc") in msg
+    assert str(tmp_path / "brainio" / "assy_test" / "assy_test.nc") in msg
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+class _FakeS3:
+    """Stand-ins for boto3 / botocore: records which client config each request used; no network."""
+
+    def __init__(self, payload: bytes, *, credentials: bool, allow: set[str]):
+        import types
+
+        self.payload, self.credentials, self.allow, self.calls = payload, credentials, allow, []
+        fake = self
+
+        class ClientError(Exception):
+            def __init__(self, response, operation):
+                super().__init__(f"{response['Error']['Code']} on {operation}")
+                self.response = response
+
+        class BotoCoreError(Exception):
+            pass
+
+        class Config:
+            def __init__(self, signature_version="signed", **kw):
+                self.signature_version = signature_version
+
+        class Body(io.BytesIO):
+            pass
+
+        class Client:
+            def __init__(self, config):
+                self.config = config
+
+            def get_object(self, Bucket, Key):
+                kind = "unsigned" if self.config.signature_version == "UNSIGNED" else "signed"
+                fake.calls.append((kind, Bucket, Key))
+                if kind not in fake.allow:
+                    raise ClientError({"Error": {"Code": "AccessDenied"},
+                                       "ResponseMetadata": {"HTTPStatusCode": 403}}, "GetObject")
+                return {"Body": Body(fake.payload), "ContentLength": len(fake.payload)}
+
+        class Session:
+            def get_credentials(self):
+                return object() if fake.credentials else None
+
+            def client(self, name, config=None):
+                assert name == "s3"
+                return Client(config)
+
+        boto3 = types.ModuleType("boto3")
+        boto3.session = types.SimpleNamespace(Session=Session)
+        botocore = types.ModuleType("botocore")
+        botocore.UNSIGNED = "UNSIGNED"
+        config_mod = types.ModuleType("botocore.config")
+        config_mod.Config = Config
+        exc_mod = types.ModuleType("botocore.exceptions")
+        exc_mod.ClientError, exc_mod.BotoCoreError = ClientError, BotoCoreError
+        self.modules = {"boto3": boto3, "botocore": botocore, "botocore.config": config_mod,
+                        "botocore.exceptions": exc_mod}
+
+    def install(self, monkeypatch):
+        import sys
+
+        for name, mod in self.modules.items():
+            monkeypatch.setitem(sys.modules, name, mod)
+        monkeypatch.setattr(bs.urllib.request, "urlopen", _no_network)
+        return self
+
+
+@pytest.mark.parametrize("credentials,allow,calls", [
+    (True, {"signed"}, ["signed"]),                  # private file, credentials from the default chain
+    (False, {"unsigned"}, ["unsigned"]),             # public file, no credentials: unsigned request
+    (True, {"unsigned"}, ["signed", "unsigned"]),    # public file refusing foreign credentials: unsigned retry
+])
+def test_fetch_uses_boto3_credentials_when_installed(tmp_path, monkeypatch, credentials, allow, calls):
+    payload = b"assembly via s3" * 100
+    s3 = _FakeS3(payload, credentials=credentials, allow=allow).install(monkeypatch)
+    path = bs.fetch(_s3_entry(payload), tmp_path / "cache")
+    assert path.read_bytes() == payload
+    assert s3.calls == [(c, "brainscore-storage", "brainio-brainscore/assy_test.nc") for c in calls]
+
+
+def test_fetch_boto3_403_is_a_private_file_error(tmp_path, monkeypatch):
+    s3 = _FakeS3(b"x", credentials=False, allow=set()).install(monkeypatch)
+    with pytest.raises(bs.PrivateFileError, match=r"assy_test.nc: access denied \(403\).*no credentials.*"
+                                                   r"not publicly available.*stage a copy"):
+        bs.fetch(_s3_entry(b"x"), tmp_path / "cache")
+    assert [c[0] for c in s3.calls] == ["unsigned"]
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_catalog_marks_private_files_and_known_bin_layouts():
+    assert {k for k, e in CATALOG.items() if e.kind == "assembly" and not e.public} == {
+        "MajajHong2015", "MajajHong2015.temporal", "MajajHong2015.temporal-10ms", "MajajHong2015.private",
+        "MajajHong2015.temporal.private", "Kar2019"}
+    bins = lookup("MajajHong2015.temporal.public").time_bins
+    assert len(bins) == 39 and bins[0] == (-100, -80) and bins[-1] == (280, 300)
+    assert lookup("MajajHong2015.temporal-10ms").time_bins is None       # edges not published
+    assert lookup("MajajHong2015.temporal-10ms").stem == "assy_dicarlo_MajajHong2015_temporal-10ms"
+
+
+def test_time_align_weights_match_brainscore_rule():
+    """Expected matrices derived by hand from Brain-Score's documented rule (brain-score/vision @ c642dbe4,
+    ``model_helpers/brain_transformation/temporal.py::time_align``): ``portion`` weight = overlap(target, source) /
+    len(source), a target row zeroed unless some source starts <= its start and some source ends >= its end;
+    ``center`` weight = 1 if the target midpoint lies in [source start, source end). The same numbers were printed by
+    Brain-Score's own function, run outside this project::
+
+        time_align([(0,100),(100,200),(200,300)], [(0,50),(250,300)], 'portion')  # [[.5,0,0],[0,0,.5]] (its docstring)
+        time_align([(-20,0),(-10,10),(0,20),(10,30),(20,40)],
+                   [(0,10),(10,20),(20,30),(30,40),(40,50)], 'portion')
+        # [[0,.5,.5,0,0],[0,0,.5,.5,0],[0,0,0,.5,.5],[0,0,0,0,.5],[0,0,0,0,0]]
+        time_align([(0,20),(10,30)], [(5,15)], 'portion')  # [[.5,.25]]: overlaps 10 and 5 over 20 ms windows
+    """
+    from convrnn.data.brainscore_catalog import time_align_weights
+
+    doc_src, doc_tgt = [(0, 100), (100, 200), (200, 300)], [(0, 50), (250, 300)]
+    np.testing.assert_array_equal(time_align_weights(doc_src, doc_tgt, "portion"), [[0.5, 0, 0], [0, 0, 0.5]])
+    np.testing.assert_array_equal(time_align_weights(doc_src, doc_tgt, "center"), [[1, 0, 0], [0, 0, 1]])
+    src = [(-20, 0), (-10, 10), (0, 20), (10, 30), (20, 40)]
+    tgt = [(0, 10), (10, 20), (20, 30), (30, 40), (40, 50)]
+    np.testing.assert_array_equal(time_align_weights(src, tgt, "portion"), [
+        [0, .5, .5, 0, 0], [0, 0, .5, .5, 0], [0, 0, 0, .5, .5], [0, 0, 0, 0, .5], [0, 0, 0, 0, 0]])
+    np.testing.assert_array_equal(time_align_weights([(0, 20), (10, 30)], [(5, 15)], "portion"), [[.5, .25]])
+    # the public temporal layout on the model's 26 steps (offset 0): each step = mean of the two 20 ms windows
+    # [10t-10, 10t+10) and [10t, 10t+20) (window indices t+9 and t+10); edges: one window; past 300 ms: none
+    pub = lookup("MajajHong2015.temporal.public").time_bins
+    w = time_align_weights(pub, bs.model_step_bins(26, 10, 0) + [(-100, -90), (290, 300), (300, 310)], "portion")
+    for t in range(26):
+        assert np.flatnonzero(w[t]).tolist() == [t + 9, t + 10] and (w[t][w[t] > 0] == 0.5).all()
+    assert np.flatnonzero(w[26]).tolist() == [0] and np.flatnonzero(w[27]).tolist() == [38] and not w[28].any()
+    with pytest.raises(ValueError, match="portion' or 'center"):
+        time_align_weights(src, tgt, "nearest")
+
+
+def test_convert_assembly_rebins_overlapping_windows_to_model_steps(tmp_path):
+    """20 ms windows every 10 ms -> the model's 10 ms steps, per trial, on planted values.
+
+    Stored bins b = 0..4 are [-20,0), [-10,10), [0,20), [10,30), [20,40); value(p, s, r, b) = _truth(p, s, r, b).
+    Targets: 5 model steps of 10 ms from 0 ms. By the weights of test_time_align_weights_match_brainscore_rule:
+    step 0 [0,10) = (x1 + x2)/2, step 1 = (x2 + x3)/2, step 2 = (x3 + x4)/2, step 3 [30,40) = x4 alone,
+    step 4 [40,50) is not covered (no window ends at or after 50 ms) and is left out. Since _truth is
+    1000 b + 100 s + 10 r + p, the expected values are _truth(p, s, r, b*) with b* = 1.5, 2.5, 3.5, 4.
+    A NaN in stored bin 2 of one trial makes steps 0 and 1 of that trial NaN and leaves steps 2, 3 alone.
+    """
+    windows = [(-20, 0), (-10, 10), (0, 20), (10, 30), (20, 40)]
+    nc = _write_assembly(tmp_path / "temporal.nc", time_bins=windows)
+    with xr.open_dataset(nc, engine="h5netcdf") as ds:
+        ds = ds.load()
+    ds["data"][0, 0, 2] = np.nan          # presentation 0 = (img_a, rep 0), site 0, stored bin 2
+    ds.to_netcdf(tmp_path / "temporal_nan.nc", engine="h5netcdf")
+    out = bs.convert_assembly(tmp_path / "temporal_nan.nc", tmp_path / "r.parquet", rows_per_block=5,
+                              time_align="portion", time_bins=bs.model_step_bins(5, 10, 0))
+    df = read_parquet(out)
+    assert sorted(set(zip(df.time_bin_start_ms, df.time_bin_end_ms))) == [(0, 10), (10, 20), (20, 30), (30, 40)]
+    assert len(df) == len(STIMS) * N_REP * 3 * 4
+    b_star = {0: 1.5, 10: 2.5, 20: 3.5, 30: 4.0}
+    site_idx, stim_idx = {s: i for i, s in enumerate(SITES)}, {s: i for i, s in enumerate(STIMS)}
+    for row in df.itertuples():
+        want = _truth(stim_idx[row.stimulus_id], site_idx[row.site], row.repetition, b_star[row.time_bin_start_ms])
+        if (row.stimulus_id, row.site, row.repetition) == ("img_a", SITES[0], 0) and row.time_bin_start_ms < 20:
+            want = np.nan
+        np.testing.assert_allclose(row.response, want, rtol=1e-6)
+    # the model-step bins pair one to one with the steps
+    from convrnn.neural.scoring import step_bin_pairs
+    bins = pd.DataFrame(sorted(set(zip(df.time_bin_start_ms, df.time_bin_end_ms))),
+                        columns=["time_bin_start_ms", "time_bin_end_ms"])
+    assert step_bin_pairs(5, bins, 10, 0) == {0: [0], 1: [1], 2: [2], 3: [3]}
+    # unequal weights: target [0, 15) overlaps [-10,10) by 10, [0,20) by 15, [10,30) by 5 -> weights .5, .75, .25
+    # (of 20 ms windows), so b* = (.5*1 + .75*2 + .25*3) / 1.5 = 11/6 (a plain mean would give 2)
+    odd = read_parquet(bs.convert_assembly(nc, tmp_path / "odd.parquet", time_align="portion", time_bins=[(0, 15)]))
+    np.testing.assert_allclose(odd.response.to_numpy(), [
+        _truth(stim_idx[a], site_idx[s], r, 11 / 6) for a, s, r in zip(odd.stimulus_id, odd.site, odd.repetition)],
+        rtol=1e-6)
+    # default: stored bins kept (10 ms data unchanged); nothing covered: an error naming the file
+    kept = read_parquet(bs.convert_assembly(nc, tmp_path / "k.parquet"))
+    assert sorted(set(kept.time_bin_start_ms)) == [-20, -10, 0, 10, 20]
+    with pytest.raises(ValueError, match=r"temporal.nc: time_align='portion'.*cover none"):
+        bs.convert_assembly(nc, tmp_path / "x.parquet", time_align="portion", time_bins=[(100, 110)])
+    with pytest.raises(ValueError, match="needs time_bins"):
+        bs.convert_assembly(nc, tmp_path / "x.parquet", time_align="portion")
+
+
+def _public_config() -> dict:
+    import yaml
+
+    return yaml.safe_load((Path(__file__).resolve().parents[1] / "config/public.yaml").read_text())
+
+
+def test_public_config_is_accepted_and_rebins_to_the_model_steps():
+    from convrnn.preflight import validate_config
+
+    cfg = validate_config(_public_config())
+    bsc = cfg["data"]["brainscore"]
+    assert bsc["neural_assembly"] == "dicarlo.MajajHong2015.temporal.public" and bsc["stimulus_set"] == "hvm-public"
+    assert lookup(bsc["neural_assembly"]).public and lookup(bsc["stimulus_set"] + ".zip").public
+    assert cfg["neural"]["time_align"] == "portion" and cfg["neural"]["pairing"] == "matched"
+    kw = bs.time_align_kwargs(cfg)
+    assert kw["time_align"] == "portion" and kw["time_bins"][:2] == [(0, 10), (10, 20)] and len(kw["time_bins"]) == 26
+    from convrnn.data.brainscore_catalog import check_time_bins
+    check_time_bins(cfg)
+
+
+def test_unpaired_bins_are_a_config_time_error():
+    from convrnn.data.brainscore_catalog import check_time_bins
+    from convrnn.preflight import validate_config
+    from convrnn.workflow import ConfigError
+
+    cfg = _public_config()
+    del cfg["neural"]["time_align"]                       # the schema refuses matched pairing of the 20 ms windows
+    with pytest.raises(ConfigError, match=r"'neural'.*time_align"):
+        validate_config(cfg)
+    cfg["neural"]["time_align"] = "none"
+    with pytest.raises(ConfigError, match=r"'neural.time_align'"):
+        validate_config(cfg)
+    with pytest.raises(ConfigError, match=r"'neural.time_align'.*\[-100, -80\).*set neural.time_align: portion"):
+        check_time_bins(cfg)                              # the same rule, in words (for the preflight)
+    cfg["neural"]["time_align"] = "portion"
+    cfg["presentation"]["latency_offset_ms"] = 400       # steps [400, 660) ms: past the recording
+    with pytest.raises(ConfigError, match=r"'neural.time_align'.*cover none of the model's 26 steps"):
+        check_time_bins(cfg)
+    cfg = _public_config()
+    cfg["neural"].update(pairing="all", time_align="none")   # every step x bin: nothing to pair
+    check_time_bins(cfg)
+    # 10 ms data with unknown edges (paper.yaml): default none, checked when the file is read
+    import yaml
+    paper = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/paper.yaml").read_text())
+    check_time_bins(paper)
+    assert bs.time_align_kwargs(paper) == {}

@@ -1,10 +1,13 @@
+import warnings
+
 import numpy as np
 import pytest
 import torch
+from scipy.stats import pearsonr
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import Ridge
 
-from convrnn.neural import pls_cv, ridge_cv, ridge_path, stratified_splits
+from convrnn.neural import pearson, pls_cv, ridge_cv, ridge_path, solvers, stratified_splits
 
 torch.set_num_threads(1)
 
@@ -44,25 +47,66 @@ def test_ridge_cv_picks_alpha_per_target_and_predicts_with_it(selection):
             np.testing.assert_allclose(pred[:, q], ref, atol=1e-8)
 
 
-@pytest.mark.parametrize("p, batch_bytes", [(150, 2**30), (30, 2**30), (30, 1)])   # kernel; through X; fold by fold
-def test_kernel_pls_equals_sklearn_plsregression(p, batch_bytes):
+@pytest.mark.parametrize("p, batch_bytes, method", [(150, 2**30, "auto"), (30, 2**30, "kernel"), (30, 1, "kernel"),
+                                                    (30, 2**30, "auto"), (30, 1, "covariance"), (150, 1, "covariance")])
+def test_batched_pls_equals_sklearn_plsregression(p, batch_bytes, method):
+    # auto: kernel for p=150 > n_train, covariance for p=30; kernel with p=30 goes through X; batch_bytes=1: per fold
     X, Y0 = _data(n=100, p=p, q=5, seed=2)
     Y = np.stack([Y0, Y0[:, ::-1] ** 2 / 10])                # two independent target blocks (e.g. bins)
     splits = stratified_splits(np.repeat(np.arange(10), 10), 3)
-    preds = pls_cv(X, Y, splits, n_components=25, max_batch_bytes=batch_bytes)
+    preds = pls_cv(X, Y, splits, n_components=25, max_batch_bytes=batch_bytes, method=method)
     for (tr, te), pred in zip(splits, preds):
         assert pred.shape == (2, len(te), 5)
         for g in range(2):
             ref = PLSRegression(n_components=25, scale=False).fit(X[tr], Y[g, tr]).predict(X[te])
             np.testing.assert_allclose(pred[g], ref, atol=1e-8 * np.abs(ref).max())
-    single = pls_cv(X, Y0[None, :, :1], splits[:1], n_components=3)[0][0]   # PLS1 path (one target)
+    single = pls_cv(X, Y0[None, :, :1], splits[:1], n_components=3, method=method)[0][0]   # PLS1 (one target)
     ref = PLSRegression(3, scale=False).fit(X[splits[0][0]], Y0[splits[0][0], :1]).predict(X[splits[0][1]])
     np.testing.assert_allclose(single, ref.reshape(single.shape), atol=1e-8 * np.abs(ref).max())
+
+
+def _brainscore_like(n=400, p=60, s=12, seed=3):
+    """Rectified low-rank float32 features (as extracted), responses a noisy low-rank read-out, n / 10 objects."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(size=(n, 15)) * np.arange(1, 16) ** -0.7
+    X = np.maximum(latent @ rng.normal(size=(15, p)) + 0.5 * rng.normal(size=(n, p)), 0).astype(np.float32)
+    Y = (X - X.mean(0)) @ rng.normal(size=(p, 4)) @ rng.normal(size=(4, s)) / p + rng.normal(size=(n, s))
+    return X, Y, stratified_splits(np.arange(n) % (n // 10), 10, train_size=0.9, seed=1)
+
+
+def test_covariance_pls_per_site_r_equals_sklearn_as_brainscore_calls_it(monkeypatch):
+    """Brain-Score's pls_regression: PLSRegression(25, scale=False) per 90/10 split, r per site on the test images."""
+    X, Y, splits = _brainscore_like()                        # n_train = 360 >= 60 features > 25 components, S = 12
+    monkeypatch.setattr(solvers, "_kernel_pls", None)       # the covariance path alone must carry this problem
+    preds = pls_cv(X, Y[None], splits, n_components=25)
+    for (tr, te), pred in zip(splits, preds):
+        ref = PLSRegression(n_components=25, scale=False).fit(X[tr], Y[tr]).predict(X[te])
+        r_ref = np.array([pearsonr(ref[:, s], Y[te, s])[0] for s in range(Y.shape[1])])
+        np.testing.assert_allclose(pearson(pred[0], Y[te], axis=0), r_ref, rtol=0, atol=1e-4)
+        np.testing.assert_allclose(pred[0], ref, rtol=0, atol=1e-5 * np.abs(ref).max())   # float32 test features
+
+
+def test_covariance_pls_vanishing_target_falls_back_to_sklearns_column_rule(monkeypatch):
+    X, Y, splits = _brainscore_like(n=200, p=40, s=4)
+    Y[:, 1] = 7.0                                            # a constant site: sklearn zeroes its residual column
+    Y[:, 2] = X[:, :3].astype(np.float64) @ [1.0, -2.0, 0.5]   # fitted exactly by the first components
+    calls = []
+    kernel = solvers._kernel_pls
+    monkeypatch.setattr(solvers, "_kernel_pls", lambda *a: calls.append(1) or kernel(*a))
+    preds = pls_cv(X, Y[None], splits[:3], n_components=10, method="covariance")
+    assert calls                                             # these splits were re-solved in kernel form
+    for (tr, te), pred in zip(splits[:3], preds):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = PLSRegression(n_components=10, scale=False).fit(X[tr], Y[tr]).predict(X[te])
+        np.testing.assert_allclose(pred[0], ref, rtol=0, atol=1e-6 * np.abs(ref).max())
 
 
 def test_solver_errors():
     X, Y = _data(n=30, p=10)
     with pytest.raises(ValueError, match="n_components"):
         pls_cv(X, Y, [(np.arange(20), np.arange(20, 30))], n_components=25)
+    with pytest.raises(ValueError, match="method"):
+        pls_cv(X, Y, [(np.arange(20), np.arange(20, 30))], n_components=2, method="svd")
     with pytest.raises(ValueError, match="alpha_selection"):
         ridge_cv(X, Y, [(np.arange(20), np.arange(20, 30))], alpha_selection="loo")

@@ -52,7 +52,8 @@ def task_datasets(inputs: Mapping[str, str], *, imagenet: Mapping | None, image_
         raise ValueError("data.imagenet: required when data.source is 'real'")
     from convrnn.data.imagenet import imagenet_datasets
 
-    kwargs = dict(image_size=image_size, resize_size=imagenet.get("resize_size"))  # None: scales with image_size
+    kwargs = dict(image_size=image_size, resize_size=imagenet.get("resize_size"),  # None: scales with image_size
+                  require_complete=bool(imagenet.get("require_complete", False)))
     if subset:
         kwargs.update(subset_classes=imagenet.get("subset_classes", 100), subset_per_class=imagenet.get("subset_per_class", 260))
     train, val = imagenet_datasets(imagenet["root"], **kwargs)

@@ -21,6 +21,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
+from convrnn.data.brainscore_catalog import check_time_bins
 from convrnn.workflow import SEARCH_PREFIX, ConfigError, brainscore_filename, num_classes, training_config
 
 SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
@@ -61,6 +62,8 @@ def validate_config(config: dict, schema_path: str | os.PathLike = SCHEMA, cache
         raise ConfigError("config field 'presentation.neural_image_off': must be <= presentation.neural_times")
     _check_neural_bins(config)
     _check_brainscore(config)
+    check_time_bins(config)
+    _check_pretrained(config)
     for model_id in config["models"]:
         if model_id.startswith(SEARCH_PREFIX):
             raise ConfigError(f"config field 'models.{model_id}': ids starting with '{SEARCH_PREFIX}' are reserved for searched models")
@@ -106,6 +109,21 @@ BRAINSCORE_FILES = {"neural_assembly": ["assembly"], "behavior_assembly": ["asse
                     "stimulus_set": ["csv", "zip"], "behavior_stimulus_set": ["csv", "zip"]}
 
 
+def _check_pretrained(config: Mapping) -> None:
+    """``models.<id>.pretrained``: only released checkpoints exist, at their own number of classes."""
+    from convrnn.data.pretrained_catalog import NUM_CLASSES, RELEASED
+
+    for model_id, spec in config["models"].items():
+        if not spec.get("pretrained"):
+            continue
+        if spec["arch"] not in RELEASED:
+            raise ConfigError(f"config field 'models.{model_id}.pretrained': no released checkpoint for arch "
+                              f"{spec['arch']!r}; released: {list(RELEASED)}")
+        if num_classes(config) != NUM_CLASSES:
+            raise ConfigError(f"config field 'models.{model_id}.pretrained': released readouts have {NUM_CLASSES} "
+                              f"classes, this config's task has {num_classes(config)} (pretrained needs real data)")
+
+
 def _check_brainscore(config: Mapping) -> None:
     """Real data: every identifier must be in the catalog (the rules derive their download paths from it)."""
     if config["data"]["source"] != "real":
@@ -131,10 +149,13 @@ def _fill_defaults(node: Any, schema: Mapping) -> None:
 def _model_specs(config: Mapping) -> dict[str, tuple[str, dict]]:
     """Config field of each model the DAG builds -> (arch, overrides). Searched models: the base, before the trials'
     own overrides (those come from the search space)."""
-    specs = {f"models.{m}": (s["arch"], dict(s.get("overrides") or {})) for m, s in config["models"].items()}
+    size = config["data"]["image_size"]
+    specs = {f"models.{m}": (s["arch"], {"image_size": size, **(s.get("overrides") or {})})
+             for m, s in config["models"].items()}
     search = config["search"]
     if search["enabled"]:
-        specs["search"] = (search["base_arch"], dict(search.get("overrides") or {}))
+        specs["search"] = (search["base_arch"],
+                           {"image_size": search.get("image_size") or size, **(search.get("overrides") or {})})
     return specs
 
 

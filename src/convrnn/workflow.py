@@ -38,10 +38,15 @@ def search_model_ids(config: Mapping) -> list[str]:
 
 
 def model_spec(config: Mapping, model_id: str, selected_path: str | os.PathLike | None = None) -> dict:
-    """``{"arch": ..., "overrides": {...}}`` for a configured model or a searched one (read from the selection table)."""
+    """``{"arch": ..., "overrides": {...}}`` for a configured model or a searched one (read from the selection table).
+
+    ``overrides.image_size`` defaults to ``data.image_size``: map-dependent parameters (per-position peepholes,
+    clipped RGC kernels) are built for the size the model sees.
+    """
+    size = {"image_size": config["data"]["image_size"]}
     if model_id in config["models"]:
         spec = config["models"][model_id]
-        return {"arch": spec["arch"], "overrides": dict(spec.get("overrides") or {})}
+        return {"arch": spec["arch"], "overrides": {**size, **(spec.get("overrides") or {})}}
     if not model_id.startswith(SEARCH_PREFIX):
         raise KeyError(f"unknown model id {model_id!r}: not in config 'models' and not a searched model")
     import pandas as pd
@@ -50,7 +55,7 @@ def model_spec(config: Mapping, model_id: str, selected_path: str | os.PathLike 
     row = selected.loc[selected["arch_id"] == model_id]
     if row.empty:
         raise KeyError(f"{selected_path}: no selected architecture {model_id!r}; has {list(selected['arch_id'])}")
-    overrides = dict(config["search"].get("overrides") or {})
+    overrides = {**size, **(config["search"].get("overrides") or {})}
     overrides.update(json.loads(row["overrides"].iloc[0]))
     return {"arch": config["search"]["base_arch"], "overrides": overrides}
 

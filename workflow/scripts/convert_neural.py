@@ -1,11 +1,14 @@
-"""Rule convert_neural: a Brain-Score neural assembly (MajajHong2015, 10 ms bins) -> the long response table + sites."""
+"""Rule convert_neural: a Brain-Score neural assembly (MajajHong2015) -> the long response table + sites.
+
+params.time_align: {} keeps the assembly's bins; {"time_align", "time_bins"} re-bins them to the model's steps.
+"""
 from convrnn.data.brainscore import convert_assembly
 from convrnn.io import write_parquet
 from convrnn.neural.data import response_sites
 from convrnn.workflow import setup_script
 
 log = setup_script(snakemake)
-convert_assembly(snakemake.input.assembly, snakemake.output.responses)
+convert_assembly(snakemake.input.assembly, snakemake.output.responses, **snakemake.params.time_align)
 sites = response_sites(snakemake.output.responses)
 write_parquet(sites.sort_values(["region", "site"]).reset_index(drop=True), snakemake.output.sites)
 log.info("%d sites: %s", len(sites), sites["region"].value_counts().to_dict())

@@ -12,14 +12,13 @@ search = p.search
 worker = int(snakemake.wildcards.worker)
 backbone = "intermediate" if "intermediate" in search["base_arch"] else "shallow"
 space = default_space(backbone) if search["space"] == "default" else SearchSpace.from_config(search["space"])
-train_set, val_set, num_classes = task_datasets(
-    dict(snakemake.input), imagenet=p.imagenet, image_size=search.get("image_size", p.image_size), subset=True
-)
+image_size = search.get("image_size") or p.image_size
+train_set, val_set, num_classes = task_datasets(dict(snakemake.input), imagenet=p.imagenet, image_size=image_size, subset=True)
 objective = training_objective(
     search["base_arch"], train_set, val_set,
     {"seed": p.seed, "device": str(resolve_device(p.device)), **search["trial_training"]},
     out_root=f"results/search/trials/{p.study}",
-    model_kwargs={"num_classes": num_classes, **search["overrides"]},
+    model_kwargs={"num_classes": num_classes, "image_size": image_size, **search["overrides"]},
 )
 numbers = run_worker(
     space, objective, storage_path=p.storage, study_name=p.study, n_trials=search["trials_per_worker"],

@@ -13,7 +13,9 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import shutil
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -25,7 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import xarray as xr
 
-from convrnn.data.brainscore_catalog import FAULTY_SITES, CatalogEntry, lookup
+from convrnn.data.brainscore_catalog import (FAULTY_SITES, TIME_ALIGN_MODES, CatalogEntry, aligned_step_bins,
+                                             lookup, model_step_bins, time_align_kwargs, time_align_weights)
 from convrnn.io import atomic_path, write_parquet
 
 log = logging.getLogger(__name__)
@@ -47,18 +50,39 @@ def sha1_of(path: str | os.PathLike) -> str:
 
 
 def brainio_home() -> Path:
-    """Brain-Score's cache root: ``$BRAINIO_HOME``, default ``~/.brainio`` (files at ``<root>/<sha1>/<name>``)."""
+    """Brain-Score's cache root: ``$BRAINIO_HOME``, default ``~/.brainio``."""
     return Path(os.path.expanduser(os.environ.get("BRAINIO_HOME", "~/.brainio")))
 
 
+def staged_paths(entry: CatalogEntry) -> list[Path]:
+    """Where a pre-staged copy of ``entry`` is looked for, in order: today's brainscore-core layout
+    ``$BRAINIO_HOME/<sha1>/<file>``, then the brainio 2021-2024 layout ``$BRAINIO_HOME/<file stem>/<file>``
+    (e.g. ``~/.brainio/assy_dicarlo_MajajHong2015_temporal-10ms/assy_dicarlo_MajajHong2015_temporal-10ms.nc``);
+    in each, the current file name first, then the legacy ones."""
+    home = brainio_home()
+    out = []
+    for name in (entry.filename, *entry.legacy_filenames):
+        out.append(home / entry.sha1 / name)
+    for name in (entry.filename, *entry.legacy_filenames):
+        out.append(home / name.rsplit(".", 1)[0] / name)
+    return out
+
+
+class PrivateFileError(PermissionError):
+    """The server refused the file (403): it is not public and the request had no (valid) credentials."""
+
+
 def fetch(entry: str | CatalogEntry, cache_dir: str | os.PathLike, *,
-          opener: Callable = urllib.request.urlopen, timeout_s: float = 60.0) -> Path:
+          opener: Callable | None = None, timeout_s: float = 60.0) -> Path:
     """Return ``cache_dir/<filename>`` holding the entry's file, with its sha1 verified.
 
-    Order: (1) a correct file already in ``cache_dir``; (2) a correct pre-staged Brain-Score cache
-    file ``$BRAINIO_HOME/<sha1>/<filename>`` (or its legacy name), linked into ``cache_dir`` rather
-    than copied (assemblies are GBs); (3) a streamed download of ``entry.url`` to a temp file, moved
-    into place only when its length and sha1 match. A wrong file never ends up at the returned path.
+    Order: (1) a correct file already in ``cache_dir``; (2) a correct pre-staged Brain-Score cache file
+    (``staged_paths``: ``$BRAINIO_HOME/<sha1>/<file>`` or ``$BRAINIO_HOME/<file stem>/<file>``), linked into
+    ``cache_dir`` rather than copied (assemblies are GBs); a staged file with the wrong sha1 is refused (logged,
+    named in any later error, and left where it is); (3) a streamed download of ``entry.url`` to a temp file,
+    moved into place only when its length and sha1 match. ``opener(url, timeout=...)`` returns a response with
+    ``headers`` and ``read``; default ``open_url``: boto3 with Brain-Score credentials when boto3 is installed,
+    urllib otherwise. A wrong file never ends up at the returned path; a partial download is removed.
     """
     entry = lookup(entry) if isinstance(entry, str) else entry
     target = Path(cache_dir) / entry.filename
@@ -69,18 +93,25 @@ def fetch(entry: str | CatalogEntry, cache_dir: str | os.PathLike, *,
         log.warning("%s: sha1 %s != expected %s; fetching again", target, actual, entry.sha1)
         target.unlink()
 
-    staged_dir = brainio_home() / entry.sha1
-    for name in (entry.filename, *entry.legacy_filenames):
-        staged = staged_dir / name
+    refused = []
+    for staged in staged_paths(entry):
         if staged.is_file():
             actual = sha1_of(staged)
             if actual == entry.sha1:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _link(staged.resolve(), target)
                 return target
-            log.warning("%s: pre-staged file has sha1 %s, expected %s; ignoring it", staged, actual, entry.sha1)
+            refused.append(f"{staged} (sha1 {actual}, expected {entry.sha1})")
+            log.warning("%s: refusing pre-staged file %s: sha1 %s, expected %s (left untouched; replace it with "
+                        "the right file or remove it)", entry.filename, staged, actual, entry.sha1)
 
-    _download(entry, target, opener, timeout_s)
+    try:
+        _download(entry, target, opener or open_url, timeout_s)
+    except (OSError, ValueError) as e:
+        if refused:
+            note = f"; refused pre-staged file(s) with the wrong sha1: {'; '.join(refused)}"
+            raise type(e)(f"{e}{note}") from e
+        raise
     return target
 
 
@@ -89,6 +120,20 @@ def _link(src: Path, dst: Path) -> None:
         os.link(src, dst)  # same filesystem: no copy, survives deletion of the brainio cache
     except OSError:
         dst.symlink_to(src)
+
+
+def _stage_hint(entry: CatalogEntry) -> str:
+    home = brainio_home()
+    return f"{home / entry.sha1 / entry.filename} (or {home / entry.stem / entry.filename})"
+
+
+def _private_message(entry: CatalogEntry, how: str) -> str:
+    return (f"{entry.filename}: access denied (403) for {entry.url} ({how}). Brain-Score marks "
+            f"{entry.identifier} as not publicly available: it needs credentials for Brain-Score's S3 bucket "
+            f"(request access through a Brain-Score account / the Brain-Score team, or ask the data owners, "
+            f"the DiCarlo lab), set up for boto3 (pip install boto3; AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or "
+            f"~/.aws/credentials). Or stage a copy (sha1 {entry.sha1}) at {_stage_hint(entry)}. "
+            f"Without credentials, the public assemblies work: see config/public.yaml and docs/real_data.md")
 
 
 def _download(entry: CatalogEntry, target: Path, opener: Callable, timeout_s: float) -> None:
@@ -101,14 +146,87 @@ def _download(entry: CatalogEntry, target: Path, opener: Callable, timeout_s: fl
                     out.write(block)
                     h.update(block)
                     n += len(block)
+        except PrivateFileError as e:
+            raise PrivateFileError(_private_message(entry, str(e))) from e
+        except urllib.error.HTTPError as e:
+            if e.code == 403:
+                raise PrivateFileError(_private_message(entry, "anonymous download; install boto3 to use "
+                                                               "credentials")) from e
+            raise OSError(f"{entry.filename}: download from {entry.url} failed ({e}); to work offline, "
+                          f"stage the file as {_stage_hint(entry)}") from e
         except (OSError, http.client.HTTPException) as e:  # URLError, timeouts, IncompleteRead
             raise OSError(f"{entry.filename}: download from {entry.url} failed ({e}); to work offline, "
-                          f"stage the file as {brainio_home() / entry.sha1 / entry.filename}") from e
+                          f"stage the file as {_stage_hint(entry)}") from e
         if expected_len is not None and n != int(expected_len):
             raise OSError(f"{entry.filename}: truncated download from {entry.url}: got {n} of {expected_len} bytes")
         actual = h.hexdigest()
         if actual != entry.sha1:
             raise ValueError(f"{entry.filename}: sha1 mismatch for {entry.url}: expected {entry.sha1}, got {actual}")
+
+
+_S3_URL = re.compile(r"https://(?P<bucket>[a-z0-9.-]+)\.s3\.amazonaws\.com/(?P<key>.+)")
+
+
+def open_url(url: str, timeout: float = 60.0):
+    """Open ``url`` for streaming, as brainio does: an S3 object goes through boto3 when it is installed (signed
+    with the default credential chain, AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or ~/.aws/credentials, when
+    credentials are found; unsigned otherwise, and again unsigned when signed access is refused, since a public
+    object may refuse foreign credentials); anything else, or no boto3, goes through urllib. A refusal is raised
+    as ``PrivateFileError``."""
+    m = _S3_URL.fullmatch(url)
+    if m is not None:
+        try:
+            import boto3  # optional: only needed for private files
+        except ImportError:
+            boto3 = None
+        if boto3 is not None:
+            return _S3Response.open(boto3, m["bucket"], m["key"], timeout)
+    return urllib.request.urlopen(url, timeout=timeout)
+
+
+class _S3Response:
+    """A boto3 ``get_object`` body with the two things ``_download`` uses: ``headers`` and ``read``."""
+
+    def __init__(self, obj: dict):
+        self._body = obj["Body"]
+        length = obj.get("ContentLength")
+        self.headers = {} if length is None else {"Content-Length": str(length)}
+
+    @classmethod
+    def open(cls, boto3, bucket: str, key: str, timeout: float) -> "_S3Response":
+        from botocore import UNSIGNED
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        session = boto3.session.Session()
+        signed = session.get_credentials() is not None
+        attempts = ([Config(connect_timeout=timeout, read_timeout=timeout)] if signed else []) + [
+            Config(signature_version=UNSIGNED, connect_timeout=timeout, read_timeout=timeout)]
+        denied = None
+        for config in attempts:
+            try:
+                return cls(session.client("s3", config=config).get_object(Bucket=bucket, Key=key))
+            except ClientError as e:
+                err = e.response.get("Error", {})
+                status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 403 or err.get("Code") in ("403", "AccessDenied", "Forbidden"):
+                    denied = e
+                    continue
+                raise OSError(f"s3://{bucket}/{key}: {e}") from e
+            except BotoCoreError as e:
+                raise OSError(f"s3://{bucket}/{key}: {e}") from e
+        how = ("boto3 with the default credentials, then unsigned" if signed else
+               "boto3 found no credentials; unsigned request")
+        raise PrivateFileError(how) from denied
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._body.close()
+
+    def read(self, n: int = -1) -> bytes:
+        return self._body.read(n) if n >= 0 else self._body.read()
 
 
 # ------------------------------------------------------------------------------------------ netCDF
@@ -140,7 +258,8 @@ def _coord(da: xr.DataArray, name: str, dim: str, nc_path) -> np.ndarray:
 
 
 def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, region: str | None = None, *,
-                     drop_sites: Iterable[str] = FAULTY_SITES, rows_per_block: int = 8_000_000) -> Path:
+                     drop_sites: Iterable[str] = FAULTY_SITES, rows_per_block: int = 8_000_000,
+                     time_align: str = "none", time_bins: Iterable[tuple[float, float]] | None = None) -> Path:
     """Write a neural assembly as the project's long response table (``convrnn.neural.data.write_responses``).
 
     One pass over the file: blocks of presentations are read with all sites and bins at once (the on-disk layout is
@@ -148,8 +267,21 @@ def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, re
     one row group per (block, bin); at most ``rows_per_block`` values are in memory. ``region`` keeps only sites of
     that region; sites in ``drop_sites`` (default: Brain-Score's 40 faulty sites) are removed. Assemblies without
     ``time_bin`` coordinates (static assemblies) get one bin ``STATIC_WINDOW_MS``.
+
+    ``time_align``: ``none`` (default) writes the bins as stored. ``portion`` or ``center`` re-bins every trial to
+    ``time_bins`` (``(start, end)`` ms, usually the model's steps, ``model_step_bins``) with Brain-Score's
+    ``assembly_time_align`` rule (``brainscore_catalog.time_align_weights``): each target bin is the weighted mean of
+    the stored bins that overlap it. For ``MajajHong2015.temporal*`` (20 ms windows every 10 ms) a 10 ms step
+    ``[a, a+10)`` becomes the mean of the windows ``[a-10, a+10)`` and ``[a, a+20)``. Target bins the assembly does
+    not cover are left out (logged); none covered is an error. A NaN in a contributing bin gives NaN, as in
+    Brain-Score.
     """
     from convrnn.neural.data import write_responses
+
+    if time_align not in TIME_ALIGN_MODES:
+        raise ValueError(f"time_align must be one of {TIME_ALIGN_MODES}, got {time_align!r}")
+    if time_align != "none" and time_bins is None:
+        raise ValueError(f"time_align={time_align!r} needs time_bins (the target (start, end) ms bins)")
 
     da = open_assembly(nc_path)
     for dim in ("presentation", "neuroid"):
@@ -182,6 +314,21 @@ def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, re
         bins = np.array([STATIC_WINDOW_MS], dtype=np.int32)
     var = da.transpose("presentation", "neuroid", "time_bin").variable  # plain Variable: cheap lazy slicing
 
+    mix = None  # (target bins, [(source indices, normalised weights)]) when re-binning
+    if time_align != "none":
+        target = np.asarray(list(time_bins), dtype=float).reshape(-1, 2)
+        w = time_align_weights(bins, target, time_align)
+        ok = w.sum(axis=1) > 0
+        if not ok.any():
+            raise ValueError(f"{nc_path}: time_align={time_align!r}: the assembly's bins "
+                             f"[{bins[:, 0].min()}, {bins[:, 1].max()}) ms cover none of the target bins "
+                             f"[{target[0, 0]:g}, {target[-1, 1]:g}) ms")
+        if (~ok).any():
+            log.info("%s: %d target bin(s) not covered by the assembly, left out: %s", nc_path, int((~ok).sum()),
+                     [tuple(b) for b in target[~ok][:5]])
+        mix = [(np.flatnonzero(row > 0), row[row > 0] / row[row > 0].sum()) for row in w[ok]]
+        bins = np.rint(target[ok]).astype(np.int32)
+
     n_pres, n_sites, n_bins = len(stim), len(sites), len(bins)
     per_block = max(1, rows_per_block // max(n_sites * n_bins, 1))
     # Dictionary columns: one string per distinct id, integer codes per row.
@@ -192,6 +339,9 @@ def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, re
         for p0 in range(0, n_pres, per_block):
             p1 = min(p0 + per_block, n_pres)
             values = np.asarray(var[p0:p1].values, dtype=np.float32)[:, neuroid_idx]   # (P, S, B)
+            if mix is not None:  # weighted mean over the contributing stored bins only (0 * NaN would leak NaN)
+                values = np.stack([(values[..., idx].astype(np.float64) @ wts).astype(np.float32)
+                                   for idx, wts in mix], axis=-1)
             p = p1 - p0
             # Rows ordered bin-major so that write_responses' split by bin is a contiguous slice.
             stim_codes, stim_dict = pd.factorize(stim[p0:p1])

@@ -29,9 +29,12 @@ SHALLOW_CELL_CFG = {
     "rgc": [dict(RGC_2018)] * 3,
     "simplernn": [dict(out_depth=d, layer_norm=True) for d in (128, 256, 256)],
     "lstm": [
-        dict(filter_size=2, out_depth=128, layer_norm=True, forget_bias=1.356, bias_init=1.643),
-        dict(filter_size=3, out_depth=256, layer_norm=True, peephole=True, forget_bias=0.978, bias_init=-1.166),
-        dict(filter_size=4, out_depth=256, layer_norm=True, forget_bias=0.925, bias_init=-1.350),
+        dict(filter_size=2, out_depth=128, layer_norm=True, forget_bias=1.356, bias_init=1.643,
+             kernel_init_scale=0.7009, weight_decay=5.434e-6),
+        dict(filter_size=3, out_depth=256, layer_norm=True, peephole="position", forget_bias=0.978, bias_init=-1.166,
+             kernel_init_scale=1.8315, weight_decay=7.613e-6),
+        dict(filter_size=4, out_depth=256, layer_norm=True, forget_bias=0.925, bias_init=-1.350,
+             kernel_init_scale=0.8938, weight_decay=3.038e-6),
     ],
 }
 

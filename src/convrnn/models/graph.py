@@ -21,8 +21,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .cells import CELLS
+from .tf_init import init_conv_
 
-READOUTS = ("last", "mean")
+READOUTS = ("last", "mean", "max_conf", "thresh")
+THRESHOLD = 0.9   # the reference ``thresh`` decoder's fixed confidence threshold
 
 
 @dataclass
@@ -51,6 +53,7 @@ class ModelSpec:
     blank_value: float = 0.5      # gray in normalised space (reference make_movie)
     readout: str = "last"
     num_classes: int = 1000
+    image_size: int = 224         # the size the cells' map-dependent parameters are built for (cells.py)
 
 
 class Unrolled(NamedTuple):
@@ -66,12 +69,21 @@ def _resize(x: Tensor, size) -> Tensor:
 
 def _ff_init_(layer: nn.Conv2d) -> nn.Conv2d:
     """The reference's feed-forward kernels: TF variance_scaling (scale 1, fan_in, truncated normal), zero bias."""
-    fan_in = layer.in_channels // layer.groups * layer.kernel_size[0] * layer.kernel_size[1]
-    std = (1.0 / fan_in) ** 0.5 / 0.87962566103423978  # TF's truncation correction
-    nn.init.trunc_normal_(layer.weight, std=std, a=-2 * std, b=2 * std)
-    if layer.bias is not None:
-        nn.init.zeros_(layer.bias)
-    return layer
+    return init_conv_(layer, 1.0)
+
+
+def _tf_same_pad(x: Tensor, k: int, stride: int) -> Tensor:
+    """TF 'SAME' for a strided conv: total padding max((ceil(n/s)-1)*s + k - n, 0), the extra pixel after."""
+    pads = []
+    for n in (x.shape[-1], x.shape[-2]):
+        total = max((math.ceil(n / stride) - 1) * stride + k - n, 0)
+        pads += [total // 2, total - total // 2]
+    return F.pad(x, pads)
+
+
+def _cell_hw(spec: NodeSpec, h: int, w: int) -> tuple[int, int]:
+    """Size of the pre-memory conv output (the cell's state map) for an input map of (h, w)."""
+    return (math.ceil(h / spec.stride), math.ceil(w / spec.stride))
 
 
 def _half(n: int) -> int:
@@ -79,7 +91,7 @@ def _half(n: int) -> int:
 
 
 class ConvNode(nn.Module):
-    def __init__(self, spec: NodeSpec, in_ch: int, fb_ch: int):
+    def __init__(self, spec: NodeSpec, in_ch: int, fb_ch: int, map_hw: tuple[int, int] | None = None):
         super().__init__()
         self.spec = spec
         cell_cls = None
@@ -89,25 +101,39 @@ class ConvNode(nn.Module):
             cell_cls = CELLS[spec.cell]
         self.fb_to_cell = cell_cls is not None and cell_cls.takes_feedback
         conv_in = in_ch + (0 if self.fb_to_cell else fb_ch)
-        pad = "same" if spec.stride == 1 else spec.ksize // 2
+        # strided convs pad TF-'SAME' in forward: (2, 3) for conv1 at 224 px, where a symmetric 3 shifts the grid
+        pad = "same" if spec.stride == 1 else 0
         self.conv = _ff_init_(nn.Conv2d(conv_in, spec.out, spec.ksize, stride=spec.stride, padding=pad))
-        self.cell = (cell_cls(spec.out, in_ch, fb_ch if self.fb_to_cell else 0, **spec.cell_cfg)
+        self.cell = (cell_cls(spec.out, in_ch, fb_ch if self.fb_to_cell else 0, map_hw, **spec.cell_cfg)
                      if cell_cls else None)
         ch = self.cell.out_ch if self.cell is not None else spec.out
         self.extra = nn.ModuleList(_ff_init_(nn.Conv2d(ch, ch, 3, padding="same")) for _ in range(spec.extra_convs))
         if spec.block:
             self.post = _ff_init_(nn.Conv2d(ch, ch, 3, padding="same"))
-            self.proj = nn.Conv2d(in_ch, ch, 1, bias=False) if in_ch != ch else None
+            # residual_add's 1x1 projection: TF Glorot, no bias, unregularised
+            self.proj = init_conv_(nn.Conv2d(in_ch, ch, 1, bias=False)) if in_ch != ch else None
         self.out_ch = ch
 
+    def weight_decays(self, default: float) -> dict[str, float]:
+        """Per-parameter L2 coefficients: feed-forward convs ``default``, the cell its own, projections 0."""
+        out = {}
+        for name, _ in self.named_parameters():
+            if not name.startswith("cell."):
+                out[name] = 0.0 if name.startswith("proj.") else default
+        if self.cell is not None:
+            out.update({f"cell.{k}": v for k, v in self.cell.weight_decays(default).items()})
+        return out
+
     def out_hw(self, h: int, w: int) -> tuple[int, int]:
-        if self.spec.stride != 1:
-            h, w = math.ceil(h / self.spec.stride), math.ceil(w / self.spec.stride)
+        h, w = _cell_hw(self.spec, h, w)
         return (_half(h), _half(w)) if self.spec.pool else (h, w)
 
     def forward(self, ff: Tensor, fbs: Sequence[Tensor], state):
         fb = torch.cat([_resize(f, ff.shape[-2:]) for f in fbs], 1) if fbs else None
-        x = self.conv(torch.cat([ff, fb], 1) if (fb is not None and not self.fb_to_cell) else ff)
+        x = torch.cat([ff, fb], 1) if (fb is not None and not self.fb_to_cell) else ff
+        if self.spec.stride != 1:
+            x = _tf_same_pad(x, self.spec.ksize, self.spec.stride)
+        x = self.conv(x)
         if self.spec.act:
             x = F.elu(x)
         if self.cell is not None:
@@ -130,6 +156,9 @@ class Readout(nn.Module):
             raise ValueError(f"readout_kind must be 'fc' or 'conv', got {kind!r}")
         self.kind = kind
         self.layer = nn.Linear(in_ch, num_classes) if kind == "fc" else nn.Conv2d(in_ch, num_classes, 2)
+        # reference imnetds: kernel N(0, 0.01); fc bias 1.0 (model_tool.fc's default), conv bias 0
+        nn.init.normal_(self.layer.weight, std=0.01)
+        nn.init.constant_(self.layer.bias, 1.0 if kind == "fc" else 0.0)
 
     def forward(self, x: Tensor) -> Tensor:
         if self.kind == "conv":
@@ -160,11 +189,18 @@ class ConvRNN(nn.Module):
                 raise ValueError(f"edges: feedback into {names[i]} must come from a deeper node")
         depth = self._node_depths(spec)
         self.nodes = nn.ModuleList()
+        hw = (spec.image_size, spec.image_size)
         for i, ns in enumerate(spec.nodes):
             in_ch = 3 if i == 0 else depth[i - 1]
             fb_ch = sum(depth[j] for j in self.fb_src[i])
-            self.nodes.append(ConvNode(ns, in_ch, fb_ch))
+            node = ConvNode(ns, in_ch, fb_ch, _cell_hw(ns, *hw))
+            self.nodes.append(node)
+            hw = node.out_hw(*hw)
         self.head = Readout(spec.readout_kind, depth[-1], spec.num_classes)
+        if spec.readout == "max_conf":   # the reference's one trainable softmax beta (TF random_uniform init)
+            self.softmax_beta = nn.Parameter(torch.rand(1))
+        if spec.readout == "thresh":     # kept in the state dict, as the reference's non-trainable variable
+            self.register_buffer("threshold", torch.tensor([THRESHOLD]))
 
     @staticmethod
     def _node_depths(spec: ModelSpec) -> list[int]:
@@ -233,13 +269,42 @@ class ConvRNN(nn.Module):
         return Unrolled(torch.stack(logits), {r: torch.stack(v) for r, v in feats.items()})
 
     def read(self, logits: Tensor) -> Tensor:
-        """(T, B, K) -> (B, K) with the configured readout ("mean": over t >= num_nodes-1)."""
+        """(T, B, K) -> (B, K) with the configured readout (``docs/models.md``, Readouts).
+
+        last: logits at T-1. mean: mean over t >= N-1, the first image-driven step. The reference's temporal
+        decoders look at t in [N, T) (N = number of nodes with the readout): max_conf = the logits at the step
+        whose softmax(beta * logits) is most confident; thresh = the first step whose max softmax >= 0.9, else
+        the most confident one. Ties go to the earliest step, as TF's argmax.
+        """
         if self.readout == "last":
             return logits[-1]
-        start = len(self.layer_names) - 1
+        n = len(self.layer_names)
+        start = n - 1 if self.readout == "mean" else n
         if logits.shape[0] <= start:
-            raise ValueError(f"readout 'mean' needs times > {start} (first image-driven logits), got {logits.shape[0]}")
-        return logits[start:].mean(0)
+            raise ValueError(f"readout {self.readout!r} needs times > {start}, got {logits.shape[0]}")
+        window = logits[start:]
+        if self.readout == "mean":
+            return window.mean(0)
+        beta = self.softmax_beta if self.readout == "max_conf" else 1.0
+        conf = torch.softmax(beta * window, -1).amax(-1)              # (T', B)
+        t = conf.argmax(0)
+        if self.readout == "thresh":
+            crossed = conf >= self.threshold
+            first = crossed.float().argmax(0)                           # first True (argmax returns the first max)
+            t = torch.where(crossed.any(0), first, t)
+        return window[t, torch.arange(window.shape[1], device=window.device)]
+
+    def weight_decays(self, default: float) -> dict[str, float]:
+        """L2 coefficient of every parameter, as the reference's regularisers (docs/models.md, Training recipe):
+        feed-forward convs and the readout ``default``; each cell its own (``Cell.weight_decays``); residual
+        projections, norms and the decoder's beta 0."""
+        out = {}
+        for i, node in enumerate(self.nodes):
+            out.update({f"nodes.{i}.{k}": v for k, v in node.weight_decays(default).items()})
+        out.update({f"head.{k}": default for k, _ in self.head.named_parameters()})
+        if hasattr(self, "softmax_beta"):
+            out["softmax_beta"] = 0.0
+        return out
 
     def forward(self, x: Tensor) -> Tensor:
         return self.read(self.unroll(x).logits)

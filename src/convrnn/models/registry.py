@@ -16,7 +16,8 @@ from .resnet import ResNetModel
 
 CELL_TYPES = ("timedecay", "simplernn", "gru", "lstm", "intersectionrnn", "ugrnn", "rgc")
 BACKBONES = {"shallow": (shallow, SHALLOW_CELL_LAYERS), "intermediate": (intermediate, INTERMEDIATE_CELL_LAYERS)}
-OVERRIDES = ("num_classes", "width", "times", "image_off", "blank_value", "readout", "cell", "edges", "cell_layers")
+OVERRIDES = ("num_classes", "width", "times", "image_off", "blank_value", "readout", "cell", "edges", "cell_layers",
+             "image_size")
 CHANNEL_KEYS = ("out_depth", "cell_depth")   # cell config keys scaled by ``width``
 
 MODELS: dict[str, Callable[[], ModelSpec]] = {}
@@ -43,6 +44,19 @@ for _bb, (_make, _) in BACKBONES.items():
     register_model(f"rgc_{_bb}_minunroll", lambda m=_make: controls.minunroll(m("rgc")), constant=True)
 register_model("ugrnn_intermediate_t30", lambda: _constant(intermediate("ugrnn"), 30), constant=True)
 register_model("rgc_intermediate_t22", lambda: _constant(intermediate("rgc"), 22), constant=True)
+
+
+def _decoded(spec: ModelSpec, readout: str) -> ModelSpec:
+    spec.readout = readout
+    return spec
+
+
+# the released temporal-decoder models (reference loader: *_tmaxconf = max_conf, *_dthresh = thresh)
+for _base in ("rgc_intermediate", "rgc_intermediate_t22", "ugrnn_intermediate_t30"):
+    for _suffix, _readout in (("tmaxconf", "max_conf"), ("dthresh", "thresh")):
+        if f"{_base}_{_suffix}" != "rgc_intermediate_t22_dthresh":   # not released
+            register_model(f"{_base}_{_suffix}", lambda b=_base, r=_readout: _decoded(MODELS[b](), r),
+                           constant=_base in _CONSTANT)
 
 # parameter-matched controls depend on the overrides (width, num_classes): resolved in build()
 MATCHED = {f"ff_{kind}_{bb}": (kind, bb) for kind in ("wide", "deep") for bb in BACKBONES}
@@ -87,7 +101,11 @@ def _build_resnet(name, overrides):
     if "blank_value" in overrides:
         kw["blank_value"] = _float(overrides["blank_value"], "blank_value")
     if "readout" in overrides:
-        kw["readout"] = _readout(overrides["readout"])
+        if overrides["readout"] != "last":
+            raise ValueError(f"readout: {name!r} is feed-forward; only 'last' applies, got {overrides['readout']!r}")
+        kw["readout"] = "last"
+    if "image_size" in overrides:
+        _int(overrides["image_size"], "image_size", 1)   # a ResNet's parameters do not depend on it
     bad = [k for k in overrides if k in ("width", "cell", "edges", "cell_layers")]
     if bad:
         raise ValueError(f"{bad[0]}: not supported for {name!r} (a torchvision ResNet)")
@@ -99,6 +117,8 @@ def apply_overrides(spec: ModelSpec, o: dict, name: str) -> ModelSpec:
     conv_names = [n.name for n in spec.nodes]
     if "num_classes" in o:
         spec.num_classes = _int(o["num_classes"], "num_classes", 1)
+    if "image_size" in o:
+        spec.image_size = _int(o["image_size"], "image_size", 1)
     if "times" in o:
         spec.times = _int(o["times"], "times", 1)
         if name in _CONSTANT and "image_off" not in o:

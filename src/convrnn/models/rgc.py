@@ -19,11 +19,17 @@ Reference quirks kept (so parameter counts match the released checkpoints):
     non-depth-separable gate convs (the median cell's DS biases 4.147/2.777 are unused);
 (b) ``conv_bias`` (extra key): the 2018 TNN cell (``rgc_shallow``) creates no conv biases; the
     median cell does. Depth-separable convs always end in a biased 1x1 pointwise conv.
-Deliberate deviation: kernels are not clipped to the feature-map size (TF clipped k > H, W);
-on a small map the outer taps see only padding, and the parameter count stays size-independent.
-With ``gate_filter_size == 0`` there is no cell memory; the out gate then reads h (with the tau
-filter size), an assumption (the reference code path was not read).
-``layer_norm``: GroupNorm(1) on the pre-activation of c' and of h'.
+(c) kernels larger than the state map (``map_hw``) are clipped to it, per axis, where the reference clips
+    (``clip_kernels``): "separable" (median cell) = depthwise kernels only (``_ds_conv``; its plain convs are
+    bare ``get_variable``s); "temporal" (2018 cell) = also the plain tau / gate / residual-gate convs
+    (``_apply_temporal_op`` -> ``_conv``). At 128 px the 4x4 maps of conv8-10 get 4x4 depthwise gates, so models
+    built at another image size have other parameters (at 224 px nothing is clipped).
+(d) with ``gate_filter_size == 0`` there is no cell memory, and with ``cell_to_out`` the cell feeds h's
+    input instead of its gate: in both cases the out gate's pre-activation is the constant 0 (no conv).
+Initialisation and weight decay as the reference: cell kernels Glorot-uniform, or TF variance scaling with
+``kernel_init_scale`` (median cell: 0.6393, TF fans, so depthwise kernels count k*k*C inputs); all biases 0;
+the residual projection Glorot. ``weight_decay`` applies to kernels only (biases, depth-separable biases and
+the projection are unregularised). ``layer_norm``: GroupNorm(1) on the pre-activation of c' and of h'.
 """
 from __future__ import annotations
 
@@ -31,8 +37,10 @@ import torch
 from torch import nn
 
 from .cells import Cell, activation, conv, register_cell
+from .tf_init import init_conv_
 
 GATE_NONLINEARITIES = ("sigmoid", "tanh")
+CLIP_KERNELS = ("separable", "temporal")
 FEEDBACK_ENTRIES = ("input", "cell", "out")
 
 #: NeurIPS 2018 hand-designed RGC (CR ``rgc_shallow.json``); cell_depth None = the node's out depth.
@@ -44,7 +52,7 @@ RGC_2018 = dict(
     input_to_cell=True, input_to_out=False, out_residual=False, cell_residual=False, cell_to_out=False,
     residual_to_out_gate=True, feedback_entry="out", feedback_filter_size=1, feedback_depth_separable=False,
     feedback_activation="identity", layer_norm=False, conv_bias=False,
-    input_activation="identity", cell_activation="elu", out_activation="elu",
+    input_activation="identity", cell_activation="elu", out_activation="elu", clip_kernels="temporal",
 )
 
 #: Searched "median" RGC (CR ``median_rgcell_cfg.py`` + the feedback overrides of ``model_func.py``).
@@ -57,20 +65,24 @@ MEDIAN_RGC = dict(
     residual_to_out_gate=False, feedback_entry="out", feedback_filter_size=1, feedback_depth_separable=False,
     feedback_activation="identity", layer_norm=False, conv_bias=True,
     input_activation="elu", cell_activation="elu", out_activation="elu",
+    kernel_init_scale=0.6393378386273998, weight_decay=0.0002033999204146308, clip_kernels="separable",
 )
 
 
 @register_cell("rgc")
 class ReciprocalGatedCell(Cell):
     takes_feedback = True
+    decay_biases = False
     defaults = {**RGC_2018, "in_out_filter_size": 3}
 
-    def __init__(self, in_ch, res_ch=0, fb_ch=0, **cfg):
-        super().__init__(in_ch, res_ch, fb_ch, **cfg)
+    def __init__(self, in_ch, res_ch=0, fb_ch=0, map_hw=None, **cfg):
+        super().__init__(in_ch, res_ch, fb_ch, map_hw, **cfg)
         k = self.cfg
         for key in ("tau_nonlinearity", "gate_nonlinearity"):
             if k[key] not in GATE_NONLINEARITIES:
                 raise ValueError(f"cell 'rgc' {key} must be one of {GATE_NONLINEARITIES}, got {k[key]!r}")
+        if k["clip_kernels"] not in CLIP_KERNELS:
+            raise ValueError(f"cell 'rgc' clip_kernels must be one of {CLIP_KERNELS}, got {k['clip_kernels']!r}")
         if k["feedback_entry"] not in FEEDBACK_ENTRIES:
             raise ValueError(f"cell 'rgc' feedback_entry must be one of {FEEDBACK_ENTRIES}, got {k['feedback_entry']!r}")
         for key in ("tau_filter_size", "ff_filter_size", "in_out_filter_size", "feedback_filter_size"):
@@ -97,32 +109,46 @@ class ReciprocalGatedCell(Cell):
         if entry == "cell" and not self.use_cell:
             raise ValueError("cell 'rgc' feedback_entry='cell' needs a cell memory (gate_filter_size > 0)")
         fb_to = {"input": in_ch, "cell": C, "out": D}[entry]
-        self.conv_fb = (self._tconv(fb_ch, fb_to, k["feedback_filter_size"], k["feedback_depth_separable"], True)
-                        if fb_ch else None)
-        self.conv_io = conv(in_ch, D, k["in_out_filter_size"], bias) if k["input_to_out"] else None
+        self.conv_fb = (self._tconv(fb_ch, fb_to, k["feedback_filter_size"], k["feedback_depth_separable"], True,
+                                    temporal=False) if fb_ch else None)
+        self.conv_io = self._conv(in_ch, D, k["in_out_filter_size"], bias) if k["input_to_out"] else None
         if not k["input_to_out"] and in_ch != D:
             raise ValueError(f"cell 'rgc': input depth {in_ch} != out depth {D} needs input_to_out=True")
         self.tau_h = self._tconv(D, D, tk, tds, bias)
         if self.use_cell:
-            self.conv_ff = conv(in_ch, C, k["ff_filter_size"], bias) if k["input_to_cell"] else None
-            self.conv_res_cell = conv(res_ch, C, k["ff_filter_size"], bias) if k["cell_residual"] else None
+            self.conv_ff = self._conv(in_ch, C, k["ff_filter_size"], bias) if k["input_to_cell"] else None
+            self.conv_res_cell = self._conv(res_ch, C, k["ff_filter_size"], bias) if k["cell_residual"] else None
             self.tau_c = self._tconv(C, C, tk, tds, bias)
             self.gate_c = self._tconv(D, C, gk, gds, bias)
-            self.gate_h = self._tconv(C, D, gk, gds, bias)
-            self.conv_c_out = conv(C, D, k["in_out_filter_size"], bias) if k["cell_to_out"] else None
+            # quirk (d): with cell_to_out the cell enters h's input and the out gate is 0
+            self.gate_h = None if k["cell_to_out"] else self._tconv(C, D, gk, gds, bias)
+            self.conv_c_out = self._conv(C, D, k["in_out_filter_size"], bias) if k["cell_to_out"] else None
             self.norm_c = nn.GroupNorm(1, C) if k["layer_norm"] else nn.Identity()
         else:
-            self.gate_h = self._tconv(D, D, tk, gds, bias)
-        self.conv_res_gate = (conv(res_ch, D, gk or tk, bias) if k["residual_to_out_gate"] else None)
-        # residual_add: 1x1 projection without bias when depths differ
-        self.proj = (nn.Conv2d(res_ch, D, 1, bias=False) if k["out_residual"] and res_ch != D else None)
+            self.gate_h = None
+        self.conv_res_gate = (self._conv(res_ch, D, gk or tk, bias, clip=self.clip_temporal)
+                              if k["residual_to_out_gate"] else None)
+        # residual_add: 1x1 projection without bias when depths differ (TF Glorot)
+        self.proj = (init_conv_(nn.Conv2d(res_ch, D, 1, bias=False)) if k["out_residual"] and res_ch != D else None)
         self.norm_h = nn.GroupNorm(1, D) if k["layer_norm"] else nn.Identity()
 
-    @staticmethod
-    def _tconv(i: int, o: int, ksize: int, separable: bool, bias: bool) -> nn.Module:
+    def _clip(self, k: int) -> tuple[int, int]:
+        if self.map_hw is None:
+            return k, k
+        return min(k, self.map_hw[0]), min(k, self.map_hw[1])
+
+    def _conv(self, i: int, o: int, ksize: int, bias: bool, groups: int = 1, clip: bool = False) -> nn.Module:
+        return conv(i, o, self._clip(ksize) if clip else ksize, bias, self.cfg["kernel_init_scale"], groups)
+
+    @property
+    def clip_temporal(self) -> bool:
+        return self.cfg["clip_kernels"] == "temporal"
+
+    def _tconv(self, i: int, o: int, ksize: int, separable: bool, bias: bool, temporal: bool = True) -> nn.Module:
+        """A tau / gate (temporal) conv, or the feedback conv (``temporal=False``)."""
         if separable:  # depthwise kxk (multiplier 1) + biased pointwise 1x1, as the reference _ds_conv
-            return nn.Sequential(nn.Conv2d(i, i, ksize, padding="same", groups=i, bias=False), nn.Conv2d(i, o, 1))
-        return conv(i, o, ksize, bias)
+            return nn.Sequential(self._conv(i, i, ksize, False, groups=i, clip=True), self._conv(i, o, 1, True))
+        return self._conv(i, o, ksize, bias, clip=temporal and self.clip_temporal)
 
     def tau_factor(self, pre: torch.Tensor) -> torch.Tensor:
         k = self.cfg
@@ -130,7 +156,7 @@ class ReciprocalGatedCell(Cell):
 
     def gate_factor(self, pre: torch.Tensor) -> torch.Tensor:
         k = self.cfg
-        return k["gate_offset"] + k["gate_multiplier"] * self.s_gate(pre + self.gate_const)
+        return k["gate_offset"] + k["gate_multiplier"] * self.s_gate(pre)
 
     def forward(self, x, state, res=None, fb=None):
         k = self.cfg
@@ -155,12 +181,12 @@ class ReciprocalGatedCell(Cell):
                 cin = cin + self.conv_res_cell(res)
             if fbx is not None and entry == "cell":
                 cin = cin + fbx
-            c_new = self.f_c(self.norm_c(self.tau_factor(self.tau_c(c)) * c + self.gate_factor(self.gate_c(h)) * cin))
+            c_new = self.f_c(self.norm_c(self.tau_factor(self.tau_c(c)) * c
+                                         + self.gate_factor(self.gate_c(h) + self.gate_const) * cin))
             if self.conv_c_out is not None:
                 hin = hin + self.conv_c_out(c)
-            gh_pre = self.gate_h(c)
-        else:
-            gh_pre = self.gate_h(h)
+        # quirk (d): no out-gate conv -> a zero pre-activation, without the constant gate bias of the conv branch
+        gh_pre = self.gate_h(c) + self.gate_const if self.gate_h is not None else torch.zeros_like(h)
         if self.conv_res_gate is not None:
             gh_pre = gh_pre + self.conv_res_gate(res)
         if k["out_residual"]:

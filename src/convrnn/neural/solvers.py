@@ -9,7 +9,14 @@ every alpha and every target (sites x bins stacked as columns of Y):
   training images we eigendecompose the n x n kernel (taken from one N x N Gram matrix per feature
   matrix); otherwise X^T X (P x P). Alpha is chosen per target by GCV (closed form from V^T Yc) or by an
   inner K-fold CV over the training images.
-* PLS: sklearn's NIPALS ``PLSRegression(scale=False)`` rewritten in kernel form (scores t = K_k u,
+* PLS (default when features <= training images, e.g. Brain-Score's 1000 features x 2880 images): sklearn's
+  NIPALS ``PLSRegression(scale=False)`` in covariance form. Each x-weight is sklearn's power iterate on the
+  deflated cross-covariance C_k = X_k^T Y_k, replayed on the S x S matrix C_k^T C_k with sklearn's stopping
+  test; deflation only needs the P x P Gram (G_k = G - sum t_j^T t_j p_j p_j^T, C_{k+1} = C_k - t^T t p q^T),
+  and each split's Gram / cross-covariance is the full one minus its test rows' (G w = G_all w - Xte^T Xte w
+  - n mu mu^T w, so no per-split P x P matrix is formed). No step touches the n training rows after the one
+  Gram of all images.
+* PLS (otherwise): sklearn's NIPALS ``PLSRegression(scale=False)`` rewritten in kernel form (scores t = K_k u,
   deflation by projecting out previous scores) so the per-component power iteration runs on the
   S x S matrix Y_k^T K_k Y_k, batched over folds and independent target blocks (time bins). The
   convergence test reproduces sklearn's ||w_i - w_{i-1}||^2 < tol exactly, so predictions agree with
@@ -158,7 +165,7 @@ def ridge_cv(X, Y, splits, alphas=DEFAULT_ALPHAS, *, alpha_selection: str = "gcv
 
 # ------------------------------------------------------------------------------------------- PLS
 def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 500, tol: float = 1e-6, device=None,
-           max_batch_bytes: float = 2**30):
+           max_batch_bytes: float = 2**30, method: str = "auto"):
     """Cross-validated PLSRegression(n_components, scale=False) predictions.
 
     ``Y`` is (G, N, S): G independent multi-output PLS problems (e.g. one per time bin, as Brain-Score
@@ -168,7 +175,14 @@ def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 
     The kernel K = Xc Xc^T is formed only when it is no larger than X (P >= N / 2); otherwise every product
     with K goes through the centred features (Xc (Xc^T v)), so many stacked rows (time bins x images, as in
     Brain-Score's span-time regression) never need an N x N matrix.
+
+    ``method``: ``"covariance"`` (P x P Gram and P x S cross-covariance per split, see the module docstring),
+    ``"kernel"`` (the n x n form above), or ``"auto"``: covariance when P <= the training-set size. Both
+    reproduce sklearn's iterations; a split whose target residual (or x-score) nearly vanishes, where sklearn
+    zeroes columns of Y_k by their max-abs value, is re-solved in kernel form, which applies that rule exactly.
     """
+    if method not in ("auto", "covariance", "kernel"):
+        raise ValueError(f"method must be 'auto', 'covariance' or 'kernel', got {method!r}")
     dev = default_device(device)
     X, Y = _t(X, dev), _t(Y, dev)
     if Y.ndim == 2:
@@ -176,8 +190,6 @@ def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 
     if Y.ndim != 3 or Y.shape[1] != X.shape[0]:
         raise ValueError(f"Y must be (G, N, S) with N = {X.shape[0]} stimuli, got {tuple(Y.shape)}")
     N, P = X.shape
-    use_kernel = 2 * P >= N
-    K = X @ X.T if use_kernel else None
     out = [None] * len(splits)
     by_size: dict = {}
     for i, (tr, te) in enumerate(splits):
@@ -185,6 +197,21 @@ def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 
     for (n, _), idx in by_size.items():
         if not 1 <= n_components <= min(n, P):
             raise ValueError(f"n_components must be in [1, min(n_train={n}, n_features={P})], got {n_components}")
+    cov = {n: method == "covariance" or (method == "auto" and P <= n) for n, _ in by_size}
+    if any(cov.values()):
+        redo = _covariance_pls_cv(X, Y, splits, [i for i in range(len(splits)) if cov[len(splits[i][0])]],
+                                  n_components, max_iter, tol, max_batch_bytes, out)
+    else:
+        redo = []
+    kernel_idx = sorted(redo + [i for i in range(len(splits)) if not cov[len(splits[i][0])]])
+    if not kernel_idx:
+        return out
+    by_size = {}
+    for i in kernel_idx:
+        by_size.setdefault((len(splits[i][0]), len(splits[i][1])), []).append(i)
+    use_kernel = 2 * P >= N
+    K = X @ X.T if use_kernel else None
+    for (n, _), idx in by_size.items():
         per_fold = 8 * (n * (n if use_kernel else P) + Y.shape[0] * n * (Y.shape[2] + 4 * n_components))
         step = max(1, int(max_batch_bytes // per_fold))
         for lo in range(0, len(idx), step):
@@ -206,6 +233,153 @@ def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 
             for j, i in enumerate(chunk):
                 out[i] = pred[j].cpu().numpy()
     return out
+
+
+def _covariance_pls_cv(X, Y, splits, idx, k, max_iter, tol, max_batch_bytes, out):
+    """Covariance-form PLS for the splits ``idx`` (writes ``out[i]``); returns the splits to re-solve in kernel form."""
+    dev = X.device
+    Gr, N, S = Y.shape
+    P = X.shape[1]
+    xbar, ybar = X.mean(0), Y.mean(1, keepdim=True)
+    X0, Y0 = X - xbar, Y - ybar                            # shift-invariant; limits cancellation below
+    gram, cross = _gram(X0), X0.T @ Y0                    # (P, P), (Gr, P, S): all images, once
+    xsum, ysum, yy_all = X0.sum(0), Y0.sum(1), (Y0**2).sum(1)
+    by_size: dict = {}
+    for i in idx:
+        by_size.setdefault((len(splits[i][0]), len(splits[i][1])), []).append(i)
+    redo = []
+    for (n, m), members in by_size.items():
+        per_fold = 8 * (2 * m * P + Gr * (4 * P * S + 4 * P * k + 3 * S * S + 2 * m * S))   # the P x P Gram is shared
+        step = max(1, int(max_batch_bytes // per_fold))
+        for lo in range(0, len(members), step):
+            chunk = members[lo:lo + step]
+            te = torch.stack([torch.as_tensor(np.asarray(splits[i][1]), device=dev) for i in chunk])  # (F, m)
+            xte, yte = X0[te], Y0[:, te].transpose(0, 1)                      # (F, m, P), (F, Gr, m, S)
+            mu = (xsum - xte.sum(1)) / n                                    # training means (shifted)
+            ymu = (ysum - yte.sum(2)) / n                                   # (F, Gr, S)
+            xteT = xte.transpose(1, 2)
+
+            def gmul(w, xte=xte, xteT=xteT, mu=mu, n=n):   # G w with G = gram - xte^T xte - n mu mu^T, never formed
+                return w @ gram - (w @ xteT) @ xte - n * (w @ mu[:, :, None]) * mu[:, None, :]
+            C = (cross - torch.einsum("fmp,fgms->fgps", xte, yte)
+                 - n * mu[:, None, :, None] * ymu[:, :, None, :])
+            yy = yy_all - (yte**2).sum(2) - n * ymu**2
+            coef, suspect = _covariance_pls(gmul, C, yy, k, max_iter, tol)
+            pred = (xte - mu[:, None])[:, None] @ coef + (ymu + ybar[:, 0])[:, :, None]
+            for j, i in enumerate(chunk):
+                if bool(suspect[j].any()):
+                    redo.append(i)
+                else:
+                    out[i] = pred[j].cpu().numpy()
+    return redo
+
+
+def _gram(A):
+    """A^T A; on CPU through numpy, whose ``a.T @ a`` is a symmetric rank-k update (half a matmul's work)."""
+    if A.device.type != "cpu":
+        return A.T @ A
+    a = A.numpy()
+    return torch.from_numpy(a.T @ a)
+
+
+def _covariance_pls(gmul, C, yy, k, max_iter, tol):
+    """NIPALS PLS2 (sklearn, scale=False) from the centred training Gram G (given as ``gmul(w)``: the rows w^T G
+    for w (F, Gr, P)), cross-covariance C (F, Gr, P, S) and target sums of squares yy (F, Gr, S). Returns coef
+    (F, Gr, P, S) and a (F, Gr) flag for problems whose targets (or x-scores) nearly vanish, where sklearn's
+    max-abs column rule would need the rows.
+
+    The deflated G_k and C_k are never formed: G_k v = G v - P diag(tt) P^T v, C_k = C - P diag(tt) Q^T (P, Q the
+    loadings so far), and M_k = C_k^T C_k is updated by rank two per component. Matrix-vector products are taken
+    in row form (v^T A), the fast batched layout on CPU.
+    """
+    F, Gr, P, S = C.shape
+    tiny = torch.finfo(_DT).eps
+    Pl = C.new_zeros(F, Gr, P, k)                       # x_loadings
+    W = C.new_zeros(F, Gr, P, k)                        # x_weights
+    Ql = C.new_zeros(F, Gr, S, k)                       # y_loadings
+    tts = C.new_zeros(F, Gr, k)                         # t_k^T t_k
+    M = C.transpose(-1, -2) @ C                         # (F, Gr, S, S)
+    Ct = C.transpose(-1, -2)                            # row-form products: v^T C^T = (C v)^T
+    yy0 = yy.clone()
+    suspect = torch.zeros(F, Gr, dtype=torch.bool, device=C.device)
+    tt0 = None
+    for comp in range(k):
+        Pp, Qt = Pl[..., :comp], Ql[..., :comp] * tts[..., None, :comp]   # C_k = C - Pp Qt^T
+        c = _power_iterate_direct(M, max_iter, tol)     # (F, Gr, S)
+        w = (c[..., None, :] @ Ct)[..., 0, :] - (Pp @ (Qt.transpose(-1, -2) @ c[..., None]))[..., 0]
+        w = w / (w.norm(dim=-1, keepdim=True) + tiny)
+        Gw = gmul(w)                                    # (w^T G) for every target block: (F, Gr, P)
+        if comp:
+            Gw = Gw - (Pp @ (tts[..., :comp, None] * (Pp.transpose(-1, -2) @ w[..., None])))[..., 0]
+        tt = (w * Gw).sum(-1)                           # t^T t = w^T G_k w
+        tt0 = tt if tt0 is None else tt0
+        suspect |= ~(tt > 1e-12 * tt0)
+        tts_safe = torch.where(tt > 0, tt, torch.ones_like(tt))[..., None]
+        p = Gw / tts_safe
+        wp = torch.stack([w, p], -2)                                       # (F, Gr, 2, P)
+        CtWP = wp @ C - (wp @ Pp) @ Qt.transpose(-1, -2)                   # rows w^T C_k, p^T C_k: (F, Gr, 2, S)
+        q, r = CtWP[..., 0, :] / tts_safe, CtWP[..., 1, :]
+        ttv = tt[..., None]
+        M = (M - ttv[..., None] * (q[..., :, None] * r[..., None, :] + r[..., :, None] * q[..., None, :])
+             + (ttv**2 * (p * p).sum(-1, keepdim=True))[..., None] * q[..., :, None] * q[..., None, :])
+        yy = yy - ttv * q**2
+        suspect |= (yy < 1e-10 * yy0 + 1e-24).any(-1)
+        W[..., comp], Pl[..., comp], Ql[..., comp], tts[..., comp] = w, p, q, tt
+    rot = W @ torch.linalg.pinv(Pl.transpose(-1, -2) @ W)                 # x_rotations (F, Gr, P, k)
+    return rot @ Ql.transpose(-1, -2), suspect
+
+
+def _power_iterate_direct(M, max_iter, tol, switch: int | None = None, block: int = 8):
+    """sklearn's power method on the S x S matrix M = C^T C: returns unit c with sklearn's final w ∝ C c.
+
+    sklearn starts from the first target column (all columns are live here), so w_1 ∝ C u_0 with u_0 = e_1, and
+    w_i ∝ C u_{i-1} with u_j = M u_{j-1} / ||M u_{j-1}||. It stops at the first i >= 2 with
+    ||w_i - w_{i-1}||^2 = 2 - 2 cos(w_i, w_{i-1}) < tol, where cos = ||M u_{i-2}|| / sqrt(a_{i-1} a_{i-2}) and
+    a_j = u_j^T M u_j, or after one iteration for a single target. Batched; the test runs on blocks of ``block``
+    iterations at once. After ``switch`` iterations the problems still running are replayed in closed form
+    (``_power_iterate``: one eigendecomposition, every remaining iteration's test at once), so slow components
+    do not cost a long Python loop. By default the switch comes later for large S, where the
+    eigendecomposition costs as much as ~150 iterations.
+    """
+    S = M.shape[-1]
+    if switch is None:
+        switch = 40 if S <= 64 else 160
+    u = torch.zeros(M.shape[:-1], dtype=M.dtype, device=M.device)
+    u[..., 0] = 1.0
+    if S == 1 or max_iter <= 1:
+        return u
+    mv = lambda v: (v[..., None, :] @ M)[..., 0, :]     # noqa: E731  M symmetric; the row form is the fast bmm on CPU
+    v = mv(u)
+    U, A, Nv = [u], [(u * v).sum(-1)], [v.norm(dim=-1)]  # u_j, a_j, ||M u_j||
+    out = u.clone()
+    done = torch.zeros(M.shape[:-2], dtype=torch.bool, device=M.device)
+    i = 2                                               # next sklearn iteration to test
+    while i <= max_iter:
+        if i > switch:
+            rest = ~done
+            u0 = torch.zeros_like(out[rest])
+            u0[..., 0] = 1.0
+            out[rest] = _power_iterate(M[rest], u0, torch.ones_like(done[rest]), max_iter, tol, single=False)
+            return out
+        hi = min(i + block, max_iter + 1, switch + 1)  # test iterations i .. hi-1: needs u_{hi-2}
+        while len(U) < hi - 1:
+            u = v / Nv[-1].clamp_min(1e-300)[..., None]
+            v = mv(u)
+            U.append(u)
+            A.append((u * v).sum(-1))
+            Nv.append(v.norm(dim=-1))
+        a_cur, a_prev = torch.stack(A[i - 1:hi - 1], -1), torch.stack(A[i - 2:hi - 2], -1)
+        cos = torch.stack(Nv[i - 2:hi - 2], -1) / (a_cur * a_prev).clamp_min(1e-300).sqrt()
+        conv = ((2.0 - 2.0 * cos) < tol) & ~done[..., None]
+        hit = conv.any(-1)
+        first = conv.to(torch.int8).argmax(-1)
+        chosen = torch.take_along_dim(torch.stack(U[i - 1:hi - 1], -2), first[..., None, None], -2)[..., 0, :]
+        out = torch.where(hit[..., None], chosen, out)
+        done |= hit
+        if bool(done.all()):
+            return out
+        i = hi
+    return torch.where(done[..., None], out, U[-1])
 
 
 def _kernel_pls(kmul, temul, Y, k, max_iter, tol):
@@ -264,22 +438,28 @@ def _power_iterate(M, c, active, max_iter, tol, single):
     lam = lam.clamp_min(0)
     ratio = lam / lam[..., -1:].clamp_min(1e-300)
     a = (Q.transpose(-1, -2) @ c[..., None])[..., 0]
-    b = (a**2)[..., None, :]
-    stop = torch.full(a.shape[:-1], max_iter, dtype=torch.long, device=M.device)
+    S = a.shape[-1]
+    r_flat, b_flat = ratio.reshape(-1, S), (a**2).reshape(-1, S)
+    stop = torch.full((r_flat.shape[0],), max_iter, dtype=torch.long, device=M.device)
     done = torch.zeros_like(stop, dtype=torch.bool)
     for lo in range(2, max_iter + 1, 64):                           # blocks of iterations; most stop early
-        i = torch.arange(lo, min(lo + 64, max_iter + 1), device=M.device)
-        k = torch.arange(2 * lo - 3, 2 * int(i[-1]), dtype=_DT, device=M.device)   # moments s_k needed here
-        s = (b * ratio[..., None, :] ** k[:, None]).sum(-1)
+        hi = min(lo + 64, max_iter + 1)
+        rows = (~done).nonzero()[:, 0]                              # only the problems still iterating
+        r = r_flat[rows]
+        nk = 2 * (hi - lo) + 1                                      # moments s_k, k = 2lo-3 .. 2hi-3
+        steps = torch.cat([torch.ones_like(r)[:, None], r[:, None].expand(-1, nk - 1, -1)], 1).cumprod(1)
+        powers = (r ** (2 * lo - 3))[:, None] * steps              # (R, nk, S): ratio^k by running products
+        s = (powers @ b_flat[rows][..., None])[..., 0]             # (R, nk)
+        i = torch.arange(lo, hi, device=M.device)
         j = 2 * (i - lo)                                           # index of s_{2i-3} within the block
-        cos = s[..., j + 1] / (s[..., j + 2] * s[..., j]).clamp_min(1e-300).sqrt()
+        cos = s[:, j + 1] / (s[:, j + 2] * s[:, j]).clamp_min(1e-300).sqrt()
         conv = (2.0 - 2.0 * cos) < tol
-        first = i[conv.to(torch.int8).argmax(-1)]
-        new = conv.any(-1) & ~done
-        stop = torch.where(new, first, stop)
-        done |= new
+        hit = conv.any(-1)
+        stop[rows[hit]] = i[conv.to(torch.int8).argmax(-1)][hit]
+        done[rows[hit]] = True
         if bool(done.all()):
             break
+    stop = stop.reshape(a.shape[:-1])
     coef = ratio ** (stop - 1).to(_DT)[..., None] * a              # c_{stop-1} in the eigenbasis
     out = (Q @ coef[..., None])[..., 0]
     out = out / out.norm(dim=-1, keepdim=True).clamp_min(1e-300)

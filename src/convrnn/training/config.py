@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
+WEIGHT_DECAY_GROUPS = ("reference", "uniform")
 DEVICES = ("auto", "cpu", "cuda")
 GRAD_CLIP_MODES = ("value", "norm")
 LOSS_STEP_NAMES = ("readout", "all_after_first_readable")
@@ -51,7 +52,11 @@ class TrainConfig:
     batch_size: *global* batch size; with W processes each takes batch_size / W (must divide).
     optimizer: "sgd" | "adam" | "adamw"; momentum/nesterov apply to SGD only.
     lr: peak learning rate (after warmup). Our default 0.01 ~ the npz's 7.59e-3 / the paper's "~0.01".
-    weight_decay: L2 coefficient on all trainable parameters (decoupled for adamw).
+    weight_decay: L2 coefficient of the feed-forward convs and the readout (decoupled for adamw).
+    weight_decay_groups: "reference" (default): every parameter gets the reference's own coefficient
+        (``model.weight_decays``: cells their configured ``weight_decay``, e.g. 2.034e-4 on the median cell's
+        kernels; biases of the median cell, norms, peepholes, residual projections and scalars none);
+        "uniform": ``weight_decay`` on every parameter (our earlier behaviour, a documented option).
     schedule: "cosine" (to 0 at the last step), "step" (x lr_gamma at each epoch in lr_milestones),
         "constant". The paper's schedule is unverified (reportedly step decay on plateau).
     warmup_epochs: linear warmup from ~0 to lr (fractional epochs allowed).
@@ -84,6 +89,7 @@ class TrainConfig:
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 1e-4
+    weight_decay_groups: str = "reference"
     schedule: str = "cosine"
     warmup_epochs: float = 0.0
     lr_milestones: tuple[int, ...] = ()
@@ -127,6 +133,7 @@ class TrainConfig:
         if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
         _check_float("weight_decay", self.weight_decay, minimum=0.0)
+        _check_choice("weight_decay_groups", self.weight_decay_groups, WEIGHT_DECAY_GROUPS)
         _check_choice("schedule", self.schedule, SCHEDULES)
         _check_float("warmup_epochs", self.warmup_epochs, minimum=0.0)
         for i, m in enumerate(self.lr_milestones):

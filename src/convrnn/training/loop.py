@@ -97,7 +97,7 @@ class _Run:
             net = nn.parallel.DistributedDataParallel(net, device_ids=[device.index] if device.type == "cuda" else None)
         self.net = torch.compile(net) if cfg.compile else net
         self.params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = _make_optimizer(cfg, self.params)
+        self.optimizer = _make_optimizer(cfg, _decay_groups(model, cfg))
         self.tracker = DistanceTracker(self.params)
         self.progress = Progress(env.is_main, cfg.log_every_steps)
         self.stop = StopFlag()
@@ -358,12 +358,27 @@ class _Run:
         return list(range(int(first), t))
 
 
-def _make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+def _decay_groups(model: nn.Module, cfg: TrainConfig) -> list[dict]:
+    """Optimizer parameter groups, one per L2 coefficient (``TrainConfig.weight_decay_groups``)."""
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if cfg.weight_decay_groups == "uniform" or not hasattr(model, "weight_decays"):
+        return [{"params": [p for _, p in named], "weight_decay": cfg.weight_decay}]
+    coeff = model.weight_decays(cfg.weight_decay)
+    missing = [n for n, _ in named if n not in coeff]
+    if missing:
+        raise ValueError(f"{type(model).__name__}.weight_decays has no coefficient for {missing[:5]}")
+    groups: dict[float, list] = {}
+    for n, p in named:
+        groups.setdefault(coeff[n], []).append(p)
+    return [{"params": ps, "weight_decay": wd} for wd, ps in sorted(groups.items())]
+
+
+def _make_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimizer:
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(groups, lr=cfg.lr)
+    return torch.optim.AdamW(groups, lr=cfg.lr)
 
 
 def _topk_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
