@@ -4,6 +4,7 @@ from pathlib import Path
 
 from convrnn.code_deps import script_modules
 from convrnn.data.brainscore_catalog import time_align_kwargs
+import convrnn.data.pretrained_catalog as PRETRAINED_CATALOG
 from convrnn.workflow import (
     brainscore_filename,
     model_spec,
@@ -118,3 +119,31 @@ def stimulus_set_of(stimset):
     return {"neural": bs["stimulus_set"], "behavior": bs["behavior_stimulus_set"]}[
         stimset
     ]
+
+
+# --- released pretrained weights (rules/pretrained.smk) ---
+# models.<id>.pretrained is validated by the preflight (convrnn.preflight): its arch has a released checkpoint
+PRETRAINED = {m: s["arch"] for m, s in config["models"].items() if s.get("pretrained")}
+PRETRAINED_CACHE = "results/pretrained/convrnns"
+
+
+def trained_models():
+    """Models whose weights come from train_model (every model but the pretrained ones)."""
+    return [m for m in all_models() if m not in PRETRAINED]
+
+
+def _alternatives(names):
+    return "|".join(sorted(names)) if names else "(?!)"
+
+
+# a model id is a pretrained one, or not (train_model): full-segment regexes for the {model} wildcard
+PRETRAINED_MODEL_RE = f"(?:{_alternatives(PRETRAINED)})"
+TRAINED_MODEL_RE = f"(?!{PRETRAINED_MODEL_RE}/)[A-Za-z][A-Za-z0-9_]*"
+
+
+def pretrained_checkpoint(wildcards):
+    arch = PRETRAINED[wildcards.model]
+    return {
+        f.replace(".", "_").replace("-", "_"): f"{PRETRAINED_CACHE}/{arch}/{f}"
+        for f in PRETRAINED_CATALOG.FILES
+    }

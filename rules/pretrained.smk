@@ -1,35 +1,6 @@
 # Released weights instead of training: a configured model with `pretrained: convrnns` gets its
 # results/models/{model}/weights.safetensors from the neuroailab/convrnns TF checkpoint of its `arch`
 # (docs/models.md, Pretrained weights). train_model never matches such a model (rules/train.smk).
-import convrnn.data.pretrained_catalog as PRETRAINED_CATALOG
-
-# models.<id>.pretrained is validated by the preflight (convrnn.preflight): its arch has a released checkpoint
-PRETRAINED = {m: s["arch"] for m, s in config["models"].items() if s.get("pretrained")}
-PRETRAINED_CACHE = "results/pretrained/convrnns"
-
-
-def trained_models():
-    """Models whose weights come from train_model (every model but the pretrained ones)."""
-    return [m for m in all_models() if m not in PRETRAINED]
-
-
-def _alternatives(names):
-    return "|".join(sorted(names)) if names else "(?!)"
-
-
-# a model id is a pretrained one, or not (train_model): full-segment regexes for the {model} wildcard
-PRETRAINED_MODEL_RE = f"(?:{_alternatives(PRETRAINED)})"
-TRAINED_MODEL_RE = f"(?!{PRETRAINED_MODEL_RE}/)[A-Za-z][A-Za-z0-9_]*"
-
-
-def pretrained_checkpoint(wildcards):
-    arch = PRETRAINED[wildcards.model]
-    return {
-        f.replace(".", "_").replace("-", "_"): f"{PRETRAINED_CACHE}/{arch}/{f}"
-        for f in PRETRAINED_CATALOG.FILES
-    }
-
-
 rule download_pretrained:
     input:
         code=code("download_pretrained"),
@@ -43,6 +14,8 @@ rule download_pretrained:
     wildcard_constraints:
         arch=_alternatives(PRETRAINED_CATALOG.RELEASED),
     retries: 2
+    conda:
+        "../envs/convrnn.yaml"
     params:
         urls=lambda wc: PRETRAINED_CATALOG.checkpoint_urls(wc.arch),
     script:
