@@ -61,6 +61,17 @@ def sklearn_brainscore(X, Y, splits, k):
     return np.stack(out)
 
 
+def sklearn_ridgecv(X, targets, splits):
+    """Per split test predictions of sklearn's RidgeCV (same alphas, one alpha per target): the usual CPU baseline
+    for the Nayebi ridge. Its criterion is efficient leave-one-out, ours GCV, so r may differ slightly."""
+    from sklearn.linear_model import RidgeCV
+
+    from convrnn.neural.solvers import DEFAULT_ALPHAS
+
+    return [RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True).fit(X[tr], targets[tr]).predict(X[te])
+            for tr, te in splits]
+
+
 def ours(X, Y, splits, k, device, method):
     preds = pls_cv(X, Y, splits, k, device=device, method=method)
     return np.stack([pearson(p, Y[:, te], axis=1) for p, (_, te) in zip(preds, splits)])
@@ -85,18 +96,24 @@ def run_shape(name, sz, a):
     fit, t_ridge = timed(ridge_cv, X, targets, splits, alpha_selection="gcv", device=a.device)
     r_ridge = np.stack([pearson(p.reshape(len(te), sz["n_bins"], -1).transpose(1, 0, 2), Y[:, te], axis=1)
                         for p, (_, te) in zip(fit.predictions, splits)])
+    sk_ridge, t_skr = timed(sklearn_ridgecv, X.astype(np.float64), targets.astype(np.float64), splits[:k_sk])
+    r_skr = np.stack([pearson(p.reshape(len(te), sz["n_bins"], -1).transpose(1, 0, 2), Y[:, te], axis=1)
+                      for p, (_, te) in zip(sk_ridge, splits[:k_sk])])
     sk_per_split = t_sk / k_sk
     return {
         "shape": name, **sz, "n_splits": F, "n_components": a.n_components,
         "sklearn_splits_timed": k_sk,
         "seconds_per_split": {"sklearn_brainscore": round(sk_per_split, 3), "torch_pls": round(t_cov / F, 4),
                               "torch_pls_kernel_previous": round(t_ker / F, 4),
-                              "torch_ridge_gcv": round(t_ridge / F, 4)},
+                              "torch_ridge_gcv": round(t_ridge / F, 4),
+                              "sklearn_ridgecv": round(t_skr / k_sk, 4)},
         "seconds_total": {"sklearn_brainscore": round(sk_per_split * F, 2) if k_sk < F else round(t_sk, 2),
                           "torch_pls": round(t_cov, 3), "torch_pls_kernel_previous": round(t_ker, 3),
                           "torch_ridge_gcv": round(t_ridge, 3)},
         "speedup_pls_vs_sklearn": round(sk_per_split * F / t_cov, 1),
         "speedup_pls_vs_previous": round(t_ker / t_cov, 2),
+        "speedup_ridge_vs_sklearn_ridgecv": round(t_skr / k_sk * F / t_ridge, 1),
+        "max_abs_diff_r_ridge_vs_sklearn_ridgecv": float(np.nanmax(np.abs(r_ridge[:k_sk] - r_skr))),
         "max_abs_diff_r_pls_vs_sklearn": float(np.nanmax(np.abs(r_cov[:k_sk] - r_sk))),
         "max_abs_diff_r_previous_vs_sklearn": float(np.nanmax(np.abs(r_ker[:k_sk] - r_sk))),
         "median_r": {"sklearn_pls": float(np.median(r_sk)), "torch_pls": float(np.median(r_cov[:k_sk])),

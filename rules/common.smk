@@ -56,6 +56,14 @@ def selected_models():
     return ids
 
 
+def model_arches():
+    """Model id -> zoo arch of every model, in config order (searched ones: the search's base arch): the figures'
+    one colour and marker per model (convrnn.figures.model_styles)."""
+    arches = {m: s["arch"] for m, s in config["models"].items()}
+    arches.update({m: config["search"]["base_arch"] for m in search_model_ids(config)})
+    return arches
+
+
 def all_models():
     return CONFIG_MODELS + selected_models()
 

@@ -18,6 +18,8 @@ rule figure_task:
         "results/logs/figure_task.log",
     conda:
         "../envs/convrnn.yaml"
+    params:
+        arches=model_arches(),
     script:
         "../workflow/scripts/figure_task.py"
 
@@ -36,6 +38,8 @@ rule figure_neural:
         "results/logs/figure_neural.log",
     conda:
         "../envs/convrnn.yaml"
+    params:
+        arches=model_arches(),
     script:
         "../workflow/scripts/figure_neural.py"
 
@@ -54,6 +58,8 @@ rule figure_best_layer:
         "results/logs/figure_best_layer.log",
     conda:
         "../envs/convrnn.yaml"
+    params:
+        arches=model_arches(),
     script:
         "../workflow/scripts/figure_best_layer.py"
 
@@ -74,6 +80,8 @@ rule figure_behavior:
         "results/logs/figure_behavior.log",
     conda:
         "../envs/convrnn.yaml"
+    params:
+        arches=model_arches(),
     script:
         "../workflow/scripts/figure_behavior.py"
 
@@ -92,6 +100,8 @@ rule figure_pareto:
         "results/logs/figure_pareto.log",
     conda:
         "../envs/convrnn.yaml"
+    params:
+        arches=model_arches(),
     script:
         "../workflow/scripts/figure_pareto.py"
 
@@ -113,5 +123,7 @@ rule figure_dynamics:
         "results/logs/figure_dynamics.log",
     conda:
         "../envs/convrnn.yaml"
+    params:
+        arches=model_arches(),
     script:
         "../workflow/scripts/figure_dynamics.py"

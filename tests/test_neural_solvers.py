@@ -78,7 +78,7 @@ def test_covariance_pls_per_site_r_equals_sklearn_as_brainscore_calls_it(monkeyp
     """Brain-Score's pls_regression: PLSRegression(25, scale=False) per 90/10 split, r per site on the test images."""
     X, Y, splits = _brainscore_like()                        # n_train = 360 >= 60 features > 25 components, S = 12
     monkeypatch.setattr(solvers, "_kernel_pls", None)       # the covariance path alone must carry this problem
-    preds = pls_cv(X, Y[None], splits, n_components=25)
+    preds = pls_cv(X, Y[None], splits, n_components=25, method="covariance")
     for (tr, te), pred in zip(splits, preds):
         ref = PLSRegression(n_components=25, scale=False).fit(X[tr], Y[tr]).predict(X[te])
         r_ref = np.array([pearsonr(ref[:, s], Y[te, s])[0] for s in range(Y.shape[1])])

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from convrnn.figures import plot_task
+from convrnn.figures import model_styles, plot_task
 from convrnn.io import read_parquet
 from convrnn.workflow import setup_script
 
@@ -12,4 +12,4 @@ summary = read_parquet(snakemake.input.summary)
 metrics = pd.concat(
     [read_parquet(f, required=["epoch", "val_top1"]).assign(model=Path(f).parent.name) for f in snakemake.input.metrics]
 )
-plot_task(summary, metrics, snakemake.output)
+plot_task(summary, metrics, model_styles(snakemake.params.arches), snakemake.output)

@@ -331,15 +331,18 @@ def summarize(scores: pd.DataFrame, ceiling: pd.DataFrame | None = None) -> pd.D
     sites), ``brainscore_ceiling`` (the same over the half splits of ``ceiling``, a ``noise_ceiling`` table) and
     ``brainscore_score = brainscore_r**2 / brainscore_ceiling``. ``region_r`` / ``region_score``: the convention's
     region-level r and score (brainscore: ``brainscore_r`` / ``brainscore_score``; nayebi: the medians over sites of
-    r and of the noise-corrected r)."""
+    r and of the noise-corrected r); ``region_r_sem`` / ``region_score_sem``: their standard errors over the
+    cross-validation splits (error bars of the figures)."""
     missing = [c for c in SUMMARY_KEYS + ["site", "r", "r_splits", "ceiling", "score"] if c not in scores.columns]
     if missing:
         raise ValueError(f"scores: missing column(s) {missing}")
     groups = scores.groupby(SUMMARY_KEYS, sort=True)
     out = groups.agg(r=("r", "median"), ceiling=("ceiling", "median"), score=("score", "median"),
                      n_sites=("site", "nunique")).reset_index()
-    out["brainscore_r"] = [brainscore_aggregate(np.stack(g["r_splits"].to_numpy()).T[:, :, None])[0]
-                           for _, g in groups]
+    # per split, the median over sites of r: Brain-Score's aggregate is their mean, its error their spread
+    split_medians = [np.nanmedian(np.stack(g["r_splits"].to_numpy()), axis=0) for _, g in groups]
+    out["brainscore_r"] = [np.nanmean(m) for m in split_medians]
+    out["region_r_sem"] = [_sem(m) for m in split_medians]
     out["brainscore_ceiling"] = np.nan
     if ceiling is not None:
         per_split = ceiling.groupby(["region", "time_bin_start_ms", "time_bin_end_ms"]).apply(
@@ -351,4 +354,14 @@ def summarize(scores: pd.DataFrame, ceiling: pd.DataFrame | None = None) -> pd.D
     out["brainscore_score"] = out["brainscore_r"] ** 2 / out["brainscore_ceiling"]
     out["region_r"] = np.where(bs, out["brainscore_r"], out["r"])
     out["region_score"] = np.where(bs, out["brainscore_score"], out["score"])
+    # brainscore: the spread over splits of median_r**2 / ceiling; nayebi: r's spread scaled as score / r
+    bs_sem = [_sem(m**2) for m in split_medians] / out["brainscore_ceiling"].abs()
+    out["region_score_sem"] = np.where(bs, bs_sem, out["region_r_sem"] * (out["score"] / out["r"]).abs())
     return out
+
+
+def _sem(values: np.ndarray) -> float:
+    """Standard error of the mean over splits (NaN for fewer than two)."""
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
