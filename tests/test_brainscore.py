@@ -273,6 +273,51 @@ def test_convert_assembly_reads_brainscore_written_temporal_file(tmp_path):
                 np.testing.assert_array_equal(nd.trials[r, n, s], np.array(want, np.float32))
 
 
+def _planted(nd, sites, s_orig, n_bins, rebin=None):
+    """Expected trials of the fixtures: 1000 * bin + 100 * site + 10 * repetition + image index (NaN-padded)."""
+    for r in range(4):
+        for n in range(3):
+            for s, site in enumerate(sites):
+                raw = np.array([1000 * b + 100 * s_orig[site] + 10 * r + n for b in range(n_bins)], np.float64)
+                want = (raw if rebin is None else rebin @ raw) if r < n + 2 else np.full(nd.trials.shape[-1], np.nan)
+                np.testing.assert_allclose(nd.trials[r, n, s], want.astype(np.float32), rtol=1e-6)
+
+
+def test_convert_assembly_reads_brainscore_written_public_static_file(tmp_path):
+    """MajajHong2015.public as Brain-Score's 2020 packaging wrote it: presentation-first, one 70-170 ms bin."""
+    from convrnn.neural.data import NeuralData, response_bins, response_sites
+
+    out = bs.convert_assembly(FIXTURES / "assy_public_2020.nc", tmp_path / "r.parquet", rows_per_block=5)
+    assert response_bins(out).values.tolist() == [[70, 170]]
+    sites = response_sites(out)
+    assert sorted(sites.site) == ["Chabo_L_A_1_1", "Chabo_L_M_0_0", "Tito_R_M_2_2"]
+    nd = NeuralData.from_parquet(out, stimulus_ids=["m0", "m1", "m2"])
+    # the public split was packaged without the faulty site: site numbers follow its own neuroid order
+    _planted(nd, list(sites.site), {"Chabo_L_M_0_0": 0, "Chabo_L_A_1_1": 1, "Tito_R_M_2_2": 2}, 1)
+
+
+def test_convert_assembly_rebins_brainscore_written_windows_file(tmp_path):
+    """MajajHong2015.temporal.public-like windows [60, 80) .. [90, 110) written by brainscore-core; re-binned to the
+    model steps [70, 80) .. [90, 100) with Brain-Score's portion rule: each step = the mean of the two windows that
+    cover it (overlap 10 ms of 20 each), e.g. [70, 80) <- windows 0 and 1."""
+    from convrnn.neural.data import NeuralData, response_bins, response_sites
+
+    steps = [(70, 80), (80, 90), (90, 100)]
+    out = bs.convert_assembly(FIXTURES / "assy_temporal_windows_core.nc", tmp_path / "r.parquet",
+                              time_align="portion", time_bins=steps)
+    assert response_bins(out).values.tolist() == [list(b) for b in steps]
+    sites = response_sites(out)
+    nd = NeuralData.from_parquet(out, stimulus_ids=["m0", "m1", "m2"])
+    rebin = np.array([[0.5, 0.5, 0, 0], [0, 0.5, 0.5, 0], [0, 0, 0.5, 0.5]])
+    _planted(nd, list(sites.site), {"Chabo_L_M_0_0": 0, "Chabo_L_A_1_1": 1, "Tito_R_M_2_2": 3}, 4, rebin)
+    # stored as they are, the 20 ms windows pair with no model step: refused, not silently shifted
+    from convrnn.neural.scoring import check_bins_pair
+
+    raw = bs.convert_assembly(FIXTURES / "assy_temporal_windows_core.nc", tmp_path / "raw.parquet")
+    with pytest.raises(ValueError, match="bin"):
+        check_bins_pair(response_bins(raw), 12, 10.0, 0.0)
+
+
 # ------------------------------------------------------------------------------------- stimulus sets
 COLORS = {"h0": (255, 0, 0), "h1": (0, 255, 0), "h2": (0, 0, 255)}
 
@@ -309,11 +354,23 @@ def test_convert_stimulus_set_and_load_images(tmp_path):
     bs.convert_stimulus_set(csv, zp, tmp_path / "hvm_meta.parquet", tmp_path / "images")
 
 
+def test_convert_stimulus_set_written_by_brainscore_core(tmp_path):
+    """Today's packaging (brainscore-core create_stimulus_csv / create_stimulus_zip): no filename column, zip members
+    named <stimulus_id>.<ext>."""
+    meta = bs.convert_stimulus_set(FIXTURES / "stimulus_core.csv", FIXTURES / "stimulus_core.zip",
+                                   tmp_path / "m.parquet", tmp_path / "images")
+    m = pd.read_parquet(meta)
+    assert m["stimulus_id"].tolist() == ["s0", "s1", "s2"] and m["object"].tolist() == ["bear", "car", "car"]
+    images = bs.load_images(m, 8)
+    for img, rgb in zip(images, [(255, 0, 0), (0, 255, 0), (0, 0, 255)]):
+        np.testing.assert_allclose(img.reshape(-1, 3).mean(0), rgb, atol=1)
+
+
 def test_stimulus_set_errors_name_the_file(tmp_path):
     csv, zp = _write_stimulus_set(tmp_path)
     bad = tmp_path / "nofile.csv"
-    pd.read_csv(csv).drop(columns="filename").to_csv(bad, index=False)
-    with pytest.raises(ValueError, match=r"nofile.csv: missing column 'filename'"):
+    pd.read_csv(csv).drop(columns="filename").assign(image_id=["x0", "x1", "x2"]).to_csv(bad, index=False)
+    with pytest.raises(ValueError, match=r"nofile.csv: no column 'filename', and 3 stimulus id\(s\) have no"):
         bs.convert_stimulus_set(bad, zp, tmp_path / "m.parquet", tmp_path / "im")
     extra = tmp_path / "extra.csv"
     df = pd.read_csv(csv)

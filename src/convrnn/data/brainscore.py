@@ -417,7 +417,9 @@ def convert_stimulus_set(csv_path: str | os.PathLike, zip_path: str | os.PathLik
 
     Columns: ``stimulus_id, object, category, variation, image_path, object_id, category_id`` plus
     every other csv column. ``image_path`` is ``images_dir/<filename>`` as given (relative paths
-    stay relative to the working directory). ``category``/``variation`` are null when the csv has
+    stay relative to the working directory). Sets packaged by today's brainscore-core have no ``filename``
+    column: their zip members are ``<stimulus_path_within_store or stimulus_id>.<ext>`` (``create_stimulus_zip``),
+    which is what ``filename`` then becomes. ``category``/``variation`` are null when the csv has
     none (Kar2019). ``*_id`` are indices into the sorted unique names. The metadata file is written
     last, so its presence means every image is extracted.
     """
@@ -425,8 +427,6 @@ def convert_stimulus_set(csv_path: str | os.PathLike, zip_path: str | os.PathLik
     if not csv_path.is_file():
         raise FileNotFoundError(f"{csv_path}: no such stimulus-set csv")
     meta = pd.read_csv(csv_path)
-    if "filename" not in meta.columns:
-        raise ValueError(f"{csv_path}: missing column 'filename'; has {list(meta.columns)}")
     for col, aliases in _ALIASES.items():
         src = next((a for a in aliases if a in meta.columns), None)
         if src is None and col in ("stimulus_id", "object"):
@@ -438,6 +438,8 @@ def convert_stimulus_set(csv_path: str | os.PathLike, zip_path: str | os.PathLik
     if meta["stimulus_id"].duplicated().any():
         dups = meta.loc[meta["stimulus_id"].duplicated(), "stimulus_id"].unique()[:5].tolist()
         raise ValueError(f"{csv_path}: duplicate stimulus_id values, e.g. {dups}")
+    if "filename" not in meta.columns:
+        meta["filename"] = _member_names(zip_path, meta, csv_path)
     meta["object_id"] = pd.Categorical(meta["object"], sorted(meta["object"].unique())).codes.astype(np.int64)
     if meta["category"].notna().all():
         cats = meta["category"].astype(str)
@@ -449,6 +451,21 @@ def convert_stimulus_set(csv_path: str | os.PathLike, zip_path: str | os.PathLik
     meta["image_path"] = [str(images_dir / f) for f in meta["filename"].astype(str)]
     first = ["stimulus_id", "object", "category", "variation", "image_path", "object_id", "category_id"]
     return write_parquet(meta[first + [c for c in meta.columns if c not in first]], out_meta_path)
+
+
+def _member_names(zip_path: Path, meta: pd.DataFrame, csv_path: Path) -> list[str]:
+    """Zip member of each row of a brainscore-core stimulus set: its store path (or stimulus_id) plus an extension."""
+    if not zip_path.is_file():
+        raise FileNotFoundError(f"{zip_path}: no such stimulus-set zip")
+    with zipfile.ZipFile(zip_path) as zf:
+        by_stem = {os.path.splitext(n)[0]: n for n in zf.namelist() if not n.endswith("/")}
+    keys = (meta["stimulus_path_within_store"] if "stimulus_path_within_store" in meta.columns
+            else meta["stimulus_id"]).astype(str)
+    missing = [k for k in keys if k not in by_stem]
+    if missing:
+        raise ValueError(f"{csv_path}: no column 'filename', and {len(missing)} stimulus id(s) have no "
+                         f"'<id>.<ext>' member in {zip_path}, e.g. {missing[:3]}")
+    return [by_stem[k] for k in keys]
 
 
 def _extract(zip_path: Path, filenames: list[str], images_dir: Path) -> None:
