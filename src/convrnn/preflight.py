@@ -41,7 +41,8 @@ def validate_config(config: dict, schema_path: str | os.PathLike = SCHEMA, cache
     """
     import jsonschema
 
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    # libyaml when present: the pure-Python loader spends ~0.1 s of every dry run on this schema
+    schema = yaml.load(Path(schema_path).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
     if errors:
