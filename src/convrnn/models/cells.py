@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .tf_init import init_conv_, variance_scaling_
+from .tf_init import glorot_uniform_, init_conv_, variance_scaling_
 
 CELLS: dict[str, type["Cell"]] = {}
 
@@ -103,8 +103,8 @@ class Cell(nn.Module):
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0):
                 raise ValueError(f"cell {self.cell_name!r} {key} must be None or a number >= 0, got {v!r}")
 
-    def make_conv(self, in_ch: int, out_ch: int, k, bias: bool = True) -> nn.Module:
-        return conv(in_ch, out_ch, k, bias, self.cfg["kernel_init_scale"])
+    def make_conv(self, in_ch: int, out_ch: int, k, bias: bool = True, groups: int = 1) -> nn.Module:
+        return conv(in_ch, out_ch, k, bias, self.cfg["kernel_init_scale"], groups)
 
     #: regularise conv biases like kernels (the reference cells' ``bias_regularizer``); the median RGC does not
     decay_biases = True
@@ -247,8 +247,7 @@ class LSTMCell(Cell):
             self.peep = nn.Parameter(torch.empty(3, out, H, W))
             scale = self.cfg["kernel_init_scale"]
             if scale is None:   # TF's Glorot on [H, W, C]: fan_in = W*H, fan_out = C*H
-                limit = (6.0 / (W * H + out * H)) ** 0.5
-                nn.init.uniform_(self.peep, -limit, limit)
+                glorot_uniform_(self.peep, W * H, out * H)
             else:
                 variance_scaling_(self.peep, scale, W * H)
 

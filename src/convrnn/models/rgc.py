@@ -36,7 +36,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .cells import Cell, activation, conv, register_cell
+from .cells import Cell, activation, register_cell
 from .tf_init import init_conv_
 
 GATE_NONLINEARITIES = ("sigmoid", "tanh")
@@ -138,7 +138,7 @@ class ReciprocalGatedCell(Cell):
         return min(k, self.map_hw[0]), min(k, self.map_hw[1])
 
     def _conv(self, i: int, o: int, ksize: int, bias: bool, groups: int = 1, clip: bool = False) -> nn.Module:
-        return conv(i, o, self._clip(ksize) if clip else ksize, bias, self.cfg["kernel_init_scale"], groups)
+        return self.make_conv(i, o, self._clip(ksize) if clip else ksize, bias, groups)
 
     @property
     def clip_temporal(self) -> bool:
