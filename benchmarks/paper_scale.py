@@ -127,7 +127,7 @@ def _write_assembly(path: Path, rng, meta: pd.DataFrame, latent: np.ndarray, n_b
 
 def _write_features(stem: Path, rng, ids: np.ndarray, latent: np.ndarray) -> None:
     """10 layers x 26 steps x 1000 components, the format extract_features + save_feature_set write."""
-    from convrnn.features import FeatureSet, save_feature_set
+    from convrnn.feature_sets import FeatureSet, save_feature_set
 
     n, t, d = len(ids), FULL["steps"], FULL["components"]
     feats, rows = {}, []

@@ -12,6 +12,7 @@ rule search_worker:
         "results/logs/search_worker/{worker}.log",
     benchmark:
         "results/benchmarks/search_worker/{worker}.tsv"
+    priority: 10  # on the critical path (search -> selection -> training of the selected models): first in line
     conda:
         "../envs/convrnn.yaml"
     threads: config["threads"]
@@ -39,6 +40,7 @@ checkpoint select_architectures:
         selected="results/search/selected.parquet",
     log:
         "results/logs/select_architectures.log",
+    priority: 10
     conda:
         "../envs/convrnn.yaml"
     params:

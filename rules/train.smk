@@ -17,6 +17,7 @@ rule train_model:
         "results/benchmarks/train_model/{model}.tsv"
     wildcard_constraints:
         model=TRAINED_MODEL_RE,  # pretrained models get their weights from convert_pretrained
+    priority: 5  # the longest jobs: started before the per-model analyses, so no training is left for the end
     conda:
         "../envs/convrnn.yaml"
     threads: config["threads"]

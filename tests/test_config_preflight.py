@@ -27,21 +27,21 @@ def _override(model, **kw):
 
 # (mutation, field the message must name, a phrase of the reason)
 BAD = [
-    (_override("rgc_demo", width=-0.5), "models.rgc_demo.overrides", "width must be > 0"),
-    (_override("ugrnn_demo", times=0), "models.ugrnn_demo.overrides", "times must be an int >= 1"),
-    (_override("ff_demo", widht=0.5), "models.ff_demo.overrides", "widht"),
-    (_override("rgc_demo", edges=[["conv9", "conv3"]]), "models.rgc_demo.overrides", "conv9"),
-    (_override("rgc_demo", cell={"no_such_key": 1}), "models.rgc_demo.overrides", "no_such_key"),
+    (_override("rgc_m", width=-0.5), "models.rgc_m.overrides", "width must be > 0"),
+    (_override("timedecay_m", times=0), "models.timedecay_m.overrides", "times must be an int >= 1"),
+    (_override("ff", widht=0.5), "models.ff.overrides", "widht"),
+    (_override("rgc_m", edges=[["conv9", "conv3"]]), "models.rgc_m.overrides", "conv9"),
+    (_override("rgc_m", cell={"no_such_key": 1}), "models.rgc_m.overrides", "no_such_key"),
     (lambda c: c["search"].update(overrides={"times": -1}), "search.overrides", "times"),
     (lambda c: c["features"].update(layers=["conv4", "conv9"]), "features.layers", "'conv9' is not a layer of"),
     (lambda c: c["features"].update(layers="conv4"), "features.layers", "a list of layer names"),
     (lambda c: c["behavior"].update(layer="conv7"), "behavior.layer", "'conv7'"),
     (lambda c: c["behavior"].update(ceiling=1.3), "behavior.ceiling", "maximum of 1"),
     (lambda c: c["behavior"].update(ceiling=0), "behavior.ceiling", "less than or equal to the minimum of 0"),
-    (lambda c: c["models"]["rgc_demo"].update(arch="rgc_huge"), "models.rgc_demo.arch", "unknown model"),
+    (lambda c: c["models"]["rgc_m"].update(arch="rgc_huge"), "models.rgc_m.arch", "unknown model"),
     (lambda c: c["search"].update(base_arch="nope"), "search.base_arch", "unknown model"),
     (lambda c: c["training"].update(momentum=1.0), "training", "momentum must be < 1"),
-    (lambda c: c["models"]["ff_demo"].update(training={"lr_milestones": [3, 2]}), "models.ff_demo.training",
+    (lambda c: c["models"]["ff"].update(training={"lr_milestones": [3, 2]}), "models.ff.training",
      "strictly increasing"),
     (lambda c: c["search"]["trial_training"].update(loss_steps=[]), "search.trial_training", "loss_steps"),
     (lambda c: c["search"].update(space="defualt"), "search.space", "'default' or a mapping"),
@@ -98,8 +98,8 @@ def test_cache_key_covers_the_code_that_builds_models():
 def test_cached_error_is_still_an_error(tmp_path):
     for _ in range(2):  # cold, then from the cache
         cfg = default_config()
-        cfg["models"]["rgc_demo"]["overrides"]["times"] = 0
-        with pytest.raises(ConfigError, match="models.rgc_demo.overrides"):
+        cfg["models"]["rgc_m"]["overrides"]["times"] = 0
+        with pytest.raises(ConfigError, match="models.rgc_m.overrides"):
             validate_config(cfg, cache_dir=tmp_path)
 
 

@@ -65,6 +65,43 @@ def test_batched_pls_equals_sklearn_plsregression(p, batch_bytes, method):
     np.testing.assert_allclose(single, ref.reshape(single.shape), atol=1e-8 * np.abs(ref).max())
 
 
+@pytest.mark.parametrize("p, batch_bytes, method", [(30, 2**30, "covariance"), (30, 1, "covariance"),
+                                                    (150, 2**30, "kernel"), (30, 2**30, "kernel"), (30, 2**30, "auto")])
+def test_pls_with_a_feature_matrix_per_problem_equals_sklearn_per_problem(p, batch_bytes, method):
+    # (G, N, P) features, e.g. a layer's model steps each paired with its bin; batch_bytes=1: one problem per call
+    G = 3
+    data = [_data(n=100, p=p, q=4, seed=10 + g) for g in range(G)]
+    X, Y = np.stack([d[0] for d in data]), np.stack([d[1] for d in data])
+    splits = stratified_splits(np.repeat(np.arange(10), 10), 3)
+    preds = pls_cv(X, Y, splits, n_components=12, max_batch_bytes=batch_bytes, method=method)
+    for (tr, te), pred in zip(splits, preds):
+        assert pred.shape == (G, len(te), 4)
+        for g in range(G):
+            ref = PLSRegression(n_components=12, scale=False).fit(X[g, tr], Y[g, tr]).predict(X[g, te])
+            np.testing.assert_allclose(pred[g], ref, atol=1e-8 * np.abs(ref).max())
+    with pytest.raises(ValueError, match="one feature matrix per problem"):
+        pls_cv(X[:2], Y, splits, n_components=3)
+
+
+def test_constant_features_predict_the_training_mean_and_r_is_undefined_as_in_scipy():
+    # e.g. conv1 once the image is off (gray input) or an upper layer before the image reaches it
+    X, Y = _data(n=100, p=30, q=4, seed=4)
+    Xs = np.stack([X, np.full_like(X, 0.25), X[:, ::-1]])
+    Ys = np.stack([Y, Y, Y])
+    splits = stratified_splits(np.repeat(np.arange(10), 10), 2)
+    for (tr, te), pred in zip(splits, pls_cv(Xs, Ys, splits, n_components=5)):
+        assert np.ptp(pred[1], axis=0).max() == 0                           # one value per site
+        np.testing.assert_allclose(pred[1], np.broadcast_to(Y[tr].mean(0), pred[1].shape))
+        for g in (0, 2):                                                    # the other problems are untouched
+            want = PLSRegression(n_components=5, scale=False).fit(Xs[g, tr], Y[tr]).predict(Xs[g, te])
+            np.testing.assert_allclose(pred[g], want, atol=1e-8 * np.abs(want).max())
+        r = pearson(pred[1] + np.float64(0.1) * 3, Y[te], axis=0)            # the offset's rounding must not leak
+        assert np.isnan(r).all()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert np.isnan(pearsonr(pred[1][:, 0], Y[te, 0])[0])
+
+
 def _brainscore_like(n=400, p=60, s=12, seed=3):
     """Rectified low-rank float32 features (as extracted), responses a noisy low-rank read-out, n / 10 objects."""
     rng = np.random.default_rng(seed)

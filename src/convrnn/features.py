@@ -1,12 +1,6 @@
 """Model features per layer x time step on a stimulus set, optionally reduced by PCA.
 
-Storage (see docs/data_formats.md): one safetensors file with a ``(T, N, D)`` float32 tensor per layer (plus
-``logits`` ``(T, N, K)``), the stimulus order in its metadata, and a Parquet index with one row per (layer, step).
-safetensors rather than Parquet fixed-size lists: the regression stage needs whole 3-D arrays back, which safetensors
-memory-maps without a copy and without pickle.
-
-The index has no clock: a step lasts ``presentation.step_ms``, which only the scripts know (the neural fits record
-each step's time as ``model_time_ms``).
+Storage: :mod:`convrnn.feature_sets` (torch-free, for the jobs that only read features).
 
 PCA: fitted per layer on the rows (image, step) of a seeded subset of the stimuli, pooling all steps so that one
 basis serves every time step (features stay comparable across time). Brain-Score likewise reduces large layers by
@@ -14,9 +8,7 @@ PCA before regression; here the basis is fit on the stimulus set itself (no Imag
 """
 from __future__ import annotations
 
-import json
 import logging
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
@@ -24,16 +16,9 @@ import pandas as pd
 import torch
 
 from convrnn.data.stimuli import normalize
+from convrnn.feature_sets import FeatureSet
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class FeatureSet:
-    features: dict[str, np.ndarray]  # layer -> (T, N, D) float32
-    logits: np.ndarray  # (T, N, K)
-    index: pd.DataFrame
-    stimulus_ids: list[str]
 
 
 def _batches(n: int, batch_size: int):
@@ -135,27 +120,3 @@ def extract_features(
         ]
     )
     return FeatureSet(out, logits, index, list(stimulus_ids))
-
-
-def save_feature_set(fs: FeatureSet, tensors_path, index_path, model_id: str) -> None:
-    from convrnn.io import save_tensors, write_parquet
-
-    tensors = dict(fs.features)
-    tensors["logits"] = fs.logits
-    save_tensors(tensors, tensors_path, metadata={"model": model_id, "stimulus_ids": json.dumps(fs.stimulus_ids)})
-    write_parquet(fs.index.assign(model=model_id), index_path)
-
-
-def load_feature_set(tensors_path, index_path) -> FeatureSet:
-    from convrnn.io import load_tensors, read_parquet, tensor_metadata
-
-    index = read_parquet(index_path, required=["layer", "model_step", "n_features"])
-    arrays = load_tensors(tensors_path)
-    meta = tensor_metadata(tensors_path)
-    if "stimulus_ids" not in meta:
-        raise ValueError(f"{tensors_path}: no 'stimulus_ids' in the safetensors metadata")
-    logits = arrays.pop("logits")
-    missing = sorted(set(index["layer"]) - set(arrays))
-    if missing:
-        raise ValueError(f"{tensors_path}: layers {missing} listed in {index_path} are missing")
-    return FeatureSet(arrays, logits, index, json.loads(meta["stimulus_ids"]))

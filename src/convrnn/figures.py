@@ -16,7 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
-from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter  # noqa: E402
+from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from convrnn.io import atomic_path  # noqa: E402
 
@@ -33,8 +33,8 @@ PAPER = {
 }
 
 # family -> seaborn palette (a hue range); order = the order families are listed in legends
-FAMILY_PALETTES = {"rgc": "Blues", "ugrnn": "Greens", "gru": "Purples", "lstm": "Oranges", "intersectionrnn": "YlOrBr",
-                   "simplernn": "BuPu", "timedecay": "Greys", "feedforward": "Reds", "resnet": "copper_r"}
+FAMILY_PALETTES = {"rgc": "Blues", "ugrnn": "Greens", "gru": "PuRd", "lstm": "Oranges", "intersectionrnn": "YlOrBr",
+                   "simplernn": "BuPu", "timedecay": "Purples", "feedforward": "Reds", "resnet": "copper_r"}
 KIND_MARKERS = {"convrnn": "o", "ff": "^", "ff_wide": "s", "ff_deep": "D", "resnet": "P", "searched": "*"}
 
 
@@ -109,7 +109,8 @@ def _log_axis(ax, axis: str) -> None:
     lo, hi = (ax.get_xlim() if axis == "x" else ax.get_ylim())
     subs = (1.0, 2.0, 5.0) if hi / max(lo, 1e-300) < 1e3 else (1.0,)
     target.set_major_locator(LogLocator(base=10, subs=subs, numticks=12))
-    target.set_major_formatter(EngFormatter(sep=""))
+    # counts in engineering notation (200k, 1M); values below 1 plainly (0.05, not "50m")
+    target.set_major_formatter(EngFormatter(sep="") if lo >= 1 else FuncFormatter(lambda v, _: f"{v:g}"))
     target.set_minor_locator(LogLocator(base=10, subs=np.arange(2, 10) * 0.1, numticks=12))
     target.set_minor_formatter(NullFormatter())
 
@@ -216,11 +217,15 @@ def plot_behavior(summary: pd.DataFrame, per_image: pd.DataFrame, styles, paths)
     colors = [styles.get(m, {"color": "0.6"})["color"] for m in s["model"]]
     axes[0].bar(x, s["rho"], yerr=err, color=colors, edgecolor="k", linewidth=0.4, capsize=2)
     if "ceiling" in s and s["ceiling"].notna().any():
-        axes[0].axhline(float(s["ceiling"].iloc[0]), ls="--", c="k", lw=1, label="noise ceiling")
-        axes[0].legend(loc="lower right", bbox_to_anchor=(1, 1.0), frameon=False, fontsize=7)
+        ceiling = float(s["ceiling"].iloc[0])
+        axes[0].axhline(ceiling, ls="--", c="k", lw=1)
+        axes[0].annotate("noise ceiling", (1, ceiling), xycoords=("axes fraction", "data"), xytext=(0, -3),
+                         textcoords="offset points", ha="right", va="top", fontsize=7)
     n_images = s["n_images"] if "n_images" in s else None
     for i, row in enumerate(s.itertuples()):
         solved = f"{row.n_images - row.n_model_nan}/{row.n_images}" if n_images is not None else f"-{row.n_model_nan}"
+        if not np.isfinite(row.rho):   # e.g. a feedforward model: one solution time for every image it solves
+            solved += " (rho undefined)"
         axes[0].annotate(solved, (i, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
                          fontsize=6, rotation=90)
     axes[0].set_xticks(x, s["model"], rotation=60, ha="right", fontsize=7)
@@ -237,12 +242,20 @@ def plot_behavior(summary: pd.DataFrame, per_image: pd.DataFrame, styles, paths)
 
 
 def plot_pareto(summary: pd.DataFrame, styles, paths) -> None:
-    """Task performance vs parameters and vs units (neurons, each counted once), with the Pareto front of each."""
+    """Task performance vs parameters and vs units (neurons, each counted once), with each family's Pareto front
+    (the best performance it reaches at a given size) in the family's darkest shade."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    family = summary["model"].map(lambda m: styles.get(m, {}).get("family", m))
     for ax, col, label in zip(axes, ["n_params", "n_units"], ["parameters", "units (neurons, each counted once)"]):
         _scatter_models(ax, summary, col, "val_top1", styles)
-        front = summary[pareto_front(summary[col].to_numpy(), summary["val_top1"].to_numpy())].sort_values(col)
-        ax.step(front[col], front["val_top1"], "k--", lw=1, where="post", label="Pareto front", zorder=2)
+        for fam in family.unique():
+            members = summary[family == fam]
+            if len(members) < 2:
+                continue
+            front = members[pareto_front(members[col].to_numpy(), members["val_top1"].to_numpy())].sort_values(col)
+            dark = min((styles[m]["color"] for m in members["model"] if m in styles), key=sum, default="0.3")
+            ax.step(front[col], front["val_top1"], "--", color=dark, lw=1, where="post", label=f"{fam} front",
+                    zorder=2)
         ax.set(xscale="log", xlabel=label, ylabel="held-out top-1")
         _log_axis(ax, "x")
     _legend_outside(axes[1])

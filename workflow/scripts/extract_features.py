@@ -1,6 +1,7 @@
 """Rule extract_features: features of every recorded layer x model step on one stimulus set."""
 from convrnn.data.stimuli import load_stimuli
-from convrnn.features import extract_features, save_feature_set
+from convrnn.feature_sets import save_feature_set
+from convrnn.features import extract_features
 from convrnn.pipeline import load_trained, resolve_device
 from convrnn.workflow import setup_script
 

@@ -6,4 +6,5 @@ setup_script(snakemake)
 p, inp = snakemake.params, snakemake.input
 object_solution_times_job(inp.features, inp.index, inp.meta, inp.behavior, snakemake.output[0],
                           model=snakemake.wildcards.model, layer=p.behavior.get("layer", "top"), step_ms=p.step_ms,
-                          latency_offset_ms=p.latency_offset_ms, seed=p.seed)
+                          latency_offset_ms=p.latency_offset_ms, seed=p.seed,
+                          decoder_c=p.behavior.get("decoder_c", 1e-3))

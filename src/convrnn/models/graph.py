@@ -107,7 +107,11 @@ class ConvNode(nn.Module):
         self.cell = (cell_cls(spec.out, in_ch, fb_ch if self.fb_to_cell else 0, map_hw, **spec.cell_cfg)
                      if cell_cls else None)
         ch = self.cell.out_ch if self.cell is not None else spec.out
-        self.extra = nn.ModuleList(_ff_init_(nn.Conv2d(ch, ch, 3, padding="same")) for _ in range(spec.extra_convs))
+        # the deeper FF control's added layers have no reference code; at its scale-1 init the signal would shrink
+        # ~0.65x per conv+elu and vanish over the 8 added layers (chance-level training), so they keep the variance
+        # (scale 2, He) instead
+        self.extra = nn.ModuleList(init_conv_(nn.Conv2d(ch, ch, 3, padding="same"), 2.0)
+                                   for _ in range(spec.extra_convs))
         if spec.block:
             self.post = _ff_init_(nn.Conv2d(ch, ch, 3, padding="same"))
             # residual_add's 1x1 projection: TF Glorot, no bias, unregularised

@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-import torchvision
 from torch import Tensor, nn
 
 from .graph import Unrolled
@@ -22,8 +21,9 @@ class ResNetModel(nn.Module):
     def __init__(self, depth: int, num_classes: int = 1000, times: int = 1, image_off: int = 1,
                  blank_value: float = 0.5, readout: str = "last"):
         super().__init__()
-        ctor = {18: torchvision.models.resnet18, 34: torchvision.models.resnet34, 50: torchvision.models.resnet50}[depth]
-        self.net = ctor(weights=None, num_classes=num_classes)
+        from torchvision.models import resnet  # here: torchvision.models pulls in torch._dynamo (~2 s per job)
+
+        self.net = getattr(resnet, f"resnet{depth}")(weights=None, num_classes=num_classes)
         self.name = f"resnet{depth}"
         self.layer_names = list(STAGES)
         self.times, self.image_off, self.blank_value = times, image_off, blank_value

@@ -7,7 +7,9 @@ Spearman rho between model and IT OSTs over images where both exist, divided by 
 
 Deviations from Brain-Score (documented, numbers will not be identical):
 * decoder: sklearn ``LogisticRegression(C=1e-3)`` (Brain-Score's older sklearn variant) instead of the
-  TensorFlow classifier;
+  TensorFlow classifier. C is an L2 strength per summed loss, so its effect depends on the number of images and
+  features: 1e-3 is Brain-Score's choice for Kar2019 (~1200 training images, thousands of features); the embedded
+  demo (288 training images, 64 PCs) uses a larger C (``behavior.decoder_c``), else every I1 stays near 0;
 * cross-validation: stratified K-fold so that every image is predicted exactly once, and I1 (whose
   false-alarm rates pool over images) is computed over all images rather than within each 10% test split.
 """
@@ -16,14 +18,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.stats import norm, spearmanr
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import StandardScaler
+from scipy.special import ndtri
 
 from .stats import spearman_brown
 
 KAR2019_CEILING = 0.79  # Brain-Score Kar2019-ost, "computed offline by Kohitij Kar"
+BRAINSCORE_DECODER_C = 1e-3  # Brain-Score's ProbabilitiesClassifier (its TF successor: weight decay 1 / (1e-3 * 2160))
 
 
 def i1_dprime(probabilities: np.ndarray, labels: np.ndarray, cap: float = 5.0) -> np.ndarray:
@@ -52,16 +52,20 @@ def i1_dprime(probabilities: np.ndarray, labels: np.ndarray, cap: float = 5.0) -
                 warnings.simplefilter("ignore", RuntimeWarning)
                 fa_object[a] = np.nanmean(fa[labels == a], axis=0)
     with np.errstate(invalid="ignore"):
-        d = norm.ppf(1.0 - fa) - norm.ppf(fa_object.T[labels])            # FA of the pair (truth=c, choice=a)
+        d = ndtri(1.0 - fa) - ndtri(fa_object.T[labels])            # FA of the pair (truth=c, choice=a)
     d = np.clip(d, -cap, cap)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmean(d, axis=1)
 
 
-def decode_over_time(features: np.ndarray, labels: np.ndarray, *, n_folds: int = 10, C: float = 1e-3,
-                     seed: int = 1, max_iter: int = 1000) -> np.ndarray:
+def decode_over_time(features: np.ndarray, labels: np.ndarray, *, n_folds: int = 10,
+                     C: float = BRAINSCORE_DECODER_C, seed: int = 1, max_iter: int = 1000) -> np.ndarray:
     """Held-out class probabilities (T, N, K) of a per-step logistic decoder on z-scored features."""
+    from sklearn.linear_model import LogisticRegression   # sklearn's solvers: ~1 s to import, for this job only
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.preprocessing import StandardScaler
+
     features = np.asarray(features)
     labels = np.asarray(labels)
     if features.ndim != 3 or features.shape[1] != len(labels):
@@ -117,6 +121,8 @@ def ost_consistency(model_ost: np.ndarray, target_ost: np.ndarray, *, ceiling: f
     (ost_half1, ost_half2) from two halves of the monkey trials is given, the Spearman-Brown corrected
     split-half Spearman rho of the target. Counts of undefined OSTs are reported, never dropped silently.
     """
+    from scipy.stats import spearmanr
+
     model_ost = np.asarray(model_ost, np.float64)
     target_ost = np.asarray(target_ost, np.float64)
     if model_ost.shape != target_ost.shape or model_ost.ndim != 1:
@@ -135,7 +141,7 @@ def ost_consistency(model_ost: np.ndarray, target_ost: np.ndarray, *, ceiling: f
 
 
 def ost_score(features: np.ndarray, labels: np.ndarray, target_i1: np.ndarray, target_ost: np.ndarray,
-              times_ms: np.ndarray, *, n_folds: int = 10, C: float = 1e-3, seed: int = 1,
+              times_ms: np.ndarray, *, n_folds: int = 10, C: float = BRAINSCORE_DECODER_C, seed: int = 1,
               ceiling: float | None = KAR2019_CEILING, target_halves=None) -> tuple[dict, np.ndarray, np.ndarray]:
     """Full chain: decode -> I1 per step (T, N) -> model OST (N,) -> consistency dict."""
     probs = decode_over_time(features, labels, n_folds=n_folds, C=C, seed=seed)

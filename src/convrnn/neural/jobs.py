@@ -14,7 +14,7 @@ from convrnn.io import load_tensors, read_parquet, tensor_metadata, write_parque
 from .ceiling import split_half_reliability
 from . import data as neural_data
 from .scoring import Responses, check_bins_pair, score_features, step_bin_pairs
-from .solvers import PLS_COMPONENTS
+from .defaults import PLS_COMPONENTS
 from .summary import summarize_models
 
 log = logging.getLogger(__name__)

@@ -6,18 +6,19 @@ import logging
 import numpy as np
 import pandas as pd
 
-from convrnn.features import load_feature_set
+from convrnn.feature_sets import load_feature_set
 from convrnn.io import read_parquet, write_parquet
 
-from .behavior import decode_over_time, first_informative_step, i1_dprime, solution_times
+from .behavior import BRAINSCORE_DECODER_C, decode_over_time, first_informative_step, i1_dprime, solution_times
 
 log = logging.getLogger(__name__)
 
 
 def object_solution_times_job(features, index, meta, behavior, out, *, model, layer="top", step_ms=10.0,
-                              latency_offset_ms=0.0, seed=0) -> pd.DataFrame:
+                              latency_offset_ms=0.0, seed=0, decoder_c=BRAINSCORE_DECODER_C) -> pd.DataFrame:
     """Per-image solution time of a decoder on one layer (``top``: the last non-readout layer) over model time,
-    against the primate ``behavior`` table (``stimulus_id, i1, ost_ms``)."""
+    against the primate ``behavior`` table (``stimulus_id, i1, ost_ms``). ``decoder_c``: the decoder's inverse L2
+    strength (see :func:`decode_over_time`)."""
     fs = load_feature_set(features, index)
     meta = read_parquet(meta, required=["stimulus_id", "object"]).set_index("stimulus_id")
     target = read_parquet(behavior, required=["stimulus_id", "i1", "ost_ms"]).set_index("stimulus_id")
@@ -36,7 +37,7 @@ def object_solution_times_job(features, index, meta, behavior, out, *, model, la
     feats = fs.features[layer][:, rows]
     start = first_informative_step(feats)  # the image reaches this layer at `start`; earlier steps carry no stimulus
     times_ms = np.arange(start, feats.shape[0]) * step_ms + latency_offset_ms
-    probs = decode_over_time(feats[start:], labels, seed=seed)
+    probs = decode_over_time(feats[start:], labels, C=decoder_c, seed=seed)
     i1 = np.stack([i1_dprime(pr, labels) for pr in probs])  # (T, N)
     ost = solution_times(i1, target.loc[ids, "i1"].to_numpy(), times_ms)
     table = pd.DataFrame({

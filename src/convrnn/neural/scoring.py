@@ -38,7 +38,7 @@ import pandas as pd
 
 from .ceiling import half_means, nayebi_half_indices, split_half_reliability
 from .data import NeuralData
-from .solvers import DEFAULT_ALPHAS, PLS_COMPONENTS, pls_cv, ridge_cv
+from .defaults import DEFAULT_ALPHAS, PLS_COMPONENTS
 from .splits import brainscore_splits, random_splits
 from .stats import pearson, spearman_brown
 
@@ -156,13 +156,18 @@ def brainscore_aggregate(values: np.ndarray) -> np.ndarray:
 
 
 def pls_split_r(X, Y, splits, n_components=PLS_COMPONENTS, device=None) -> np.ndarray:
-    """Per split, Pearson r per site of cross-validated PLS predictions. X (N, P), Y (G, N, S) -> (F, G, S)."""
+    """Per split, Pearson r per site of cross-validated PLS predictions. X (N, P) or (G, N, P) (a feature matrix
+    per problem), Y (G, N, S) -> (F, G, S)."""
+    from .solvers import pls_cv  # torch: imported by the fits only, not by the summaries
+
     preds = pls_cv(X, Y, splits, n_components, device=device)
     return np.stack([pearson(p, Y[:, te], axis=1) for p, (_, te) in zip(preds, splits)])
 
 
 def span_time_split_r(Xs, Y, splits, n_components=PLS_COMPONENTS, device=None) -> np.ndarray:
     """One PLS shared across G time bins (bins stacked as samples), r per bin. Xs (G, N, P), Y (G, N, S)."""
+    from .solvers import pls_cv
+
     G, N = Y.shape[:2]
     offsets = (np.arange(G) * N)[:, None]
     stacked = [((offsets + tr).ravel(), (offsets + te).ravel()) for tr, te in splits]
@@ -190,6 +195,8 @@ class Consistency:
 
 def nayebi_consistency(X, Y, halves, splits, alphas=DEFAULT_ALPHAS, alpha_selection="cv", device=None) -> Consistency:
     """X (N, P); Y (N, S, G) trial means; halves (H, 2, N, S, G). Half splits with a NaN half mean are NaN."""
+    from .solvers import ridge_cv
+
     H = halves.shape[0]
     valid = np.isfinite(halves).all(axis=(1, 2, 3))                              # (H, G)
     filled = np.where(np.isfinite(halves), halves, 0.0)
@@ -257,12 +264,14 @@ def score_features(features: dict, neural: NeuralData | Responses, meta: pd.Data
             pairs = step_bin_pairs(len(feats), resp.bins, step_ms, latency_offset_ms, pairing)
             # A layer narrower than the component count (e.g. the K-class readout) uses all its dimensions.
             k = min(n_components, np.shape(feats)[2], n_train)
-            if regression == "span_time":
+            if regression == "span_time" or (convention == "brainscore" and pairing == "matched"):
+                # one bin per step: a layer's steps go to the solver in one call (span_time: as one shared map)
                 steps = sorted(pairs)
                 bins = [pairs[t][0] for t in steps]
-                X = np.stack([np.asarray(feats[t]) for t in steps])
+                X = np.stack([np.asarray(feats[t]) for t in steps])               # (G, N, P)
                 Y = np.moveaxis(resp.mean[:, cols][:, :, bins], 2, 0)             # (G, N, S)
-                r_split = span_time_split_r(X, Y, splits, k, device)
+                fit = span_time_split_r if regression == "span_time" else pls_split_r
+                r_split = fit(X, Y, splits, k, device)                             # (F, G, S)
                 tables.append(_brainscore_rows(layer, steps, bins, r_split, resp, cols, step_ms, latency_offset_ms))
                 continue
             for t, bins in pairs.items():

@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import KFold
 
-DEFAULT_ALPHAS = np.logspace(-2, 8, 21)
-PLS_COMPONENTS = 25     # Brain-Score's pls_regression; the workflow sets it from neural.pls_components
+from .defaults import DEFAULT_ALPHAS, PLS_COMPONENTS  # noqa: E402,F401 (re-exported)
+
 _DT = torch.float64
 
 
@@ -83,12 +83,13 @@ class _FoldBases:
 
 
 def centred_kernel(K: torch.Tensor, train: torch.Tensor, test: torch.Tensor):
-    """Kernel blocks of features centred on the training mean, from the uncentred Gram matrix."""
-    k_all_tr = K[:, train]                       # (N, n)
-    row = k_all_tr.mean(1)                       # <x_i, mean_train>
-    grand = row[train].mean()
-    ktr = k_all_tr[train] - row[train, None] - row[None, train] + grand
-    kte = k_all_tr[test] - row[test, None] - row[None, train] + grand
+    """Kernel blocks of features centred on the training mean, from the uncentred Gram matrix (..., N, N)."""
+    k_all_tr = K[..., train]                     # (..., N, n)
+    row = k_all_tr.mean(-1)                      # <x_i, mean_train>
+    rtr = row[..., train]
+    grand = rtr.mean(-1)[..., None, None]
+    ktr = k_all_tr[..., train, :] - rtr[..., :, None] - rtr[..., None, :] + grand
+    kte = k_all_tr[..., test, :] - row[..., test, None] - rtr[..., None, :] + grand
     return ktr, kte
 
 
@@ -172,7 +173,8 @@ def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 
     """Cross-validated PLSRegression(n_components, scale=False) predictions.
 
     ``Y`` is (G, N, S): G independent multi-output PLS problems (e.g. one per time bin, as Brain-Score
-    fits) sharing the features X (N, P). Returns a list over splits of (G, n_test, S) numpy arrays.
+    fits), sharing the features X (N, P) or each with its own, X (G, N, P) (e.g. a layer's model steps, each
+    paired with its bin: one call instead of G). Returns a list over splits of (G, n_test, S) numpy arrays.
     Splits of equal sizes are solved as one batch (in chunks of about ``max_batch_bytes``).
 
     The kernel K = Xc Xc^T is formed only when it is no larger than X (P >= N / 2); otherwise every product
@@ -189,12 +191,40 @@ def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 
     if method not in ("auto", "covariance", "kernel"):
         raise ValueError(f"method must be 'auto', 'covariance' or 'kernel', got {method!r}")
     dev = default_device(device)
+    if np.ndim(X) == 3 and np.ndim(Y) == 3 and len(X) == len(Y) > 1:
+        # a feature matrix per problem: as many problems per call as fit ~max_batch_bytes (X, centred X, test rows)
+        per_problem = 8 * np.shape(X)[1] * (3 * np.shape(X)[2] + 2 * np.shape(Y)[2])
+        g_step = max(1, int(max_batch_bytes // per_problem))
+        if g_step < len(X):
+            parts = [pls_cv(X[lo:lo + g_step], Y[lo:lo + g_step], splits, n_components, max_iter=max_iter, tol=tol,
+                            device=device, max_batch_bytes=max_batch_bytes, method=method)
+                     for lo in range(0, len(X), g_step)]
+            return [np.concatenate(per_split) for per_split in zip(*parts)]
     X, Y = _t(X, dev), _t(Y, dev)
     if Y.ndim == 2:
         Y = Y[None]
-    if Y.ndim != 3 or Y.shape[1] != X.shape[0]:
-        raise ValueError(f"Y must be (G, N, S) with N = {X.shape[0]} stimuli, got {tuple(Y.shape)}")
-    N, P = X.shape
+    X = X[None] if X.ndim == 2 else X                    # (Gx, N, P), Gx = 1 (shared) or G
+    if X.ndim != 3:
+        raise ValueError(f"X must be (N, P) or (G, N, P), got {tuple(X.shape)}")
+    if Y.ndim != 3 or Y.shape[1] != X.shape[1]:
+        raise ValueError(f"Y must be (G, N, S) with N = {X.shape[1]} stimuli, got {tuple(Y.shape)}")
+    if X.shape[0] not in (1, Y.shape[0]):
+        raise ValueError(f"X (G, N, P) must have one feature matrix per problem: G = {Y.shape[0]}, got {X.shape[0]}")
+    _, N, P = X.shape
+    constant = (X == X[:, :1]).all(2).all(1)            # (Gx,) e.g. a layer before the image reaches it
+    if bool(constant.any()):
+        # nothing to regress on (sklearn divides 0 by 0: one value for every test image, or a LinAlgError in
+        # recent versions): the intercept alone, the training mean; the r of a constant prediction is undefined
+        const_g = constant.expand(Y.shape[0]).cpu().numpy()
+        out = [np.broadcast_to(Y[:, tr].mean(1, keepdim=True).cpu().numpy(), (Y.shape[0], len(te), Y.shape[2])).copy()
+               for tr, te in splits]
+        live = np.flatnonzero(~const_g)
+        if len(live):
+            sub = pls_cv(X if X.shape[0] == 1 else X[live], Y[live], splits, n_components, max_iter=max_iter,
+                         tol=tol, device=device, max_batch_bytes=max_batch_bytes, method=method)
+            for o, part in zip(out, sub):
+                o[live] = part
+        return out
     out = [None] * len(splits)
     by_size: dict = {}
     for i, (tr, te) in enumerate(splits):
@@ -204,88 +234,119 @@ def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 
             raise ValueError(f"n_components must be in [1, min(n_train={n}, n_features={P})], got {n_components}")
     small = Y.shape[0] == 1 and N < SMALL_N
     cov = {n: method == "covariance" or (method == "auto" and P <= n and not small) for n, _ in by_size}
-    if any(cov.values()):
-        redo = _covariance_pls_cv(X, Y, splits, [i for i in range(len(splits)) if cov[len(splits[i][0])]],
-                                  n_components, max_iter, tol, max_batch_bytes, out)
-    else:
-        redo = []
-    kernel_idx = sorted(redo + [i for i in range(len(splits)) if not cov[len(splits[i][0])]])
-    if not kernel_idx:
-        return out
-    by_size = {}
-    for i in kernel_idx:
-        by_size.setdefault((len(splits[i][0]), len(splits[i][1])), []).append(i)
-    use_kernel = 2 * P >= N
-    K = X @ X.T if use_kernel else None
-    for (n, _), idx in by_size.items():
-        per_fold = 8 * (n * (n if use_kernel else P) + Y.shape[0] * n * (Y.shape[2] + 4 * n_components))
-        step = max(1, int(max_batch_bytes // per_fold))
-        for lo in range(0, len(idx), step):
-            chunk = idx[lo:lo + step]
-            folds = [(torch.as_tensor(np.asarray(splits[i][0]), device=dev),
-                      torch.as_tensor(np.asarray(splits[i][1]), device=dev)) for i in chunk]
-            ys = torch.stack([Y[:, tr] for tr, _ in folds])
-            if use_kernel:
-                ktr, kte = map(torch.stack, zip(*(centred_kernel(K, tr, te) for tr, te in folds)))
-                kmul = lambda V, k=ktr: k[:, None] @ V                       # noqa: E731
-                temul = lambda V, k=kte: k[:, None] @ V                      # noqa: E731
-            else:
-                mus = [X[tr].mean(0) for tr, _ in folds]
-                xtr = torch.stack([X[tr] - mu for (tr, _), mu in zip(folds, mus)])[:, None]
-                xte = torch.stack([X[te] - mu for (_, te), mu in zip(folds, mus)])[:, None]
-                kmul = lambda V, a=xtr: a @ (a.transpose(-1, -2) @ V)       # noqa: E731
-                temul = lambda V, a=xtr, b=xte: b @ (a.transpose(-1, -2) @ V)  # noqa: E731
-            pred = _kernel_pls(kmul, temul, ys, n_components, max_iter, tol)
-            for j, i in enumerate(chunk):
-                out[i] = pred[j].cpu().numpy()
+    kernel_idx = [i for i in range(len(splits)) if not cov[len(splits[i][0])]]
+    _kernel_pls_cv(X, Y, splits, kernel_idx, n_components, max_iter, tol, max_batch_bytes, out)
+    redo = _covariance_pls_cv(X, Y, splits, [i for i in range(len(splits)) if cov[len(splits[i][0])]],
+                              n_components, max_iter, tol, max_batch_bytes, out)
+    by_problems: dict = {}                   # only the flagged problems of a split are re-solved
+    for i, flagged in redo.items():
+        by_problems.setdefault(tuple(np.flatnonzero(flagged)), []).append(i)
+    for gs, idx in by_problems.items():
+        gs = list(gs)
+        part = [None] * len(splits)
+        _kernel_pls_cv(X if X.shape[0] == 1 else X[gs], Y[gs], splits, idx, n_components, max_iter, tol,
+                       max_batch_bytes, part)
+        for i in idx:
+            out[i][gs] = part[i]
     return out
 
 
-def _covariance_pls_cv(X, Y, splits, idx, k, max_iter, tol, max_batch_bytes, out):
-    """Covariance-form PLS for the splits ``idx`` (writes ``out[i]``); returns the splits to re-solve in kernel form."""
+def _kernel_pls_cv(X, Y, splits, idx, k, max_iter, tol, max_batch_bytes, out):
+    """Kernel-form PLS for the splits ``idx`` (writes ``out[i]``). X (Gx, N, P), Y (G, N, S)."""
+    if not idx:
+        return
     dev = X.device
-    Gr, N, S = Y.shape
-    P = X.shape[1]
-    xbar, ybar = X.mean(0), Y.mean(1, keepdim=True)
-    X0, Y0 = X - xbar, Y - ybar                            # shift-invariant; limits cancellation below
-    gram, cross = _gram(X0), X0.T @ Y0                    # (P, P), (Gr, P, S): all images, once
-    xsum, ysum, yy_all = X0.sum(0), Y0.sum(1), (Y0**2).sum(1)
+    N, P = X.shape[1:]
     by_size: dict = {}
     for i in idx:
         by_size.setdefault((len(splits[i][0]), len(splits[i][1])), []).append(i)
-    redo = []
+    use_kernel = 2 * P >= N
+    K = X @ X.transpose(1, 2) if use_kernel else None                   # (Gx, N, N)
+    for (n, _), members in by_size.items():
+        per_fold = 8 * (X.shape[0] * n * (n if use_kernel else P) + Y.shape[0] * n * (Y.shape[2] + 4 * k))
+        step = max(1, int(max_batch_bytes // per_fold))
+        for lo in range(0, len(members), step):
+            chunk = members[lo:lo + step]
+            folds = [(torch.as_tensor(np.asarray(splits[i][0]), device=dev),
+                      torch.as_tensor(np.asarray(splits[i][1]), device=dev)) for i in chunk]
+            ys = torch.stack([Y[:, tr] for tr, _ in folds])
+            if use_kernel:   # (F, Gx, ., n) blocks; Gx = 1 broadcasts over the problems
+                ktr, kte = map(torch.stack, zip(*(centred_kernel(K, tr, te) for tr, te in folds)))
+                kmul = lambda V, k=ktr: k @ V                                # noqa: E731
+                temul = lambda V, k=kte: k @ V                               # noqa: E731
+            else:
+                mus = [X[:, tr].mean(1, keepdim=True) for tr, _ in folds]
+                xtr = torch.stack([X[:, tr] - mu for (tr, _), mu in zip(folds, mus)])
+                xte = torch.stack([X[:, te] - mu for (_, te), mu in zip(folds, mus)])
+                kmul = lambda V, a=xtr: a @ (a.transpose(-1, -2) @ V)       # noqa: E731
+                temul = lambda V, a=xtr, b=xte: b @ (a.transpose(-1, -2) @ V)  # noqa: E731
+            pred = _kernel_pls(kmul, temul, ys, k, max_iter, tol)
+            for j, i in enumerate(chunk):
+                out[i] = pred[j].cpu().numpy()
+
+
+def _covariance_pls_cv(X, Y, splits, idx, k, max_iter, tol, max_batch_bytes, out):
+    """Covariance-form PLS for the splits ``idx`` (writes ``out[i]``); returns {split: (G,) flags} of the problems
+    to re-solve in kernel form.
+
+    X (Gx, N, P) with Gx = 1 (features shared by the G problems) or G (a Gram matrix per problem)."""
+    dev = X.device
+    Gx, N, P = X.shape
+    Gr, _, S = Y.shape
+    shared = Gx == 1
+    xbar, ybar = X.mean(1, keepdim=True), Y.mean(1, keepdim=True)
+    X0, Y0 = X - xbar, Y - ybar                            # shift-invariant; limits cancellation below
+    gram = _gram(X0)                                       # (Gx, P, P): all images, once
+    cross = X0[0].T @ Y0 if shared else X0.transpose(1, 2) @ Y0   # (Gr, P, S)
+    xsum, ysum, yy_all = X0.sum(1), Y0.sum(1), (Y0**2).sum(1)
+    by_size: dict = {}
+    for i in idx:
+        by_size.setdefault((len(splits[i][0]), len(splits[i][1])), []).append(i)
+    redo = {}
     for (n, m), members in by_size.items():
-        per_fold = 8 * (2 * m * P + Gr * (4 * P * S + 4 * P * k + 3 * S * S + 2 * m * S))   # the P x P Gram is shared
+        per_fold = 8 * (2 * Gx * m * P + Gr * (4 * P * S + 4 * P * k + 3 * S * S + 2 * m * S))
         step = max(1, int(max_batch_bytes // per_fold))
         for lo in range(0, len(members), step):
             chunk = members[lo:lo + step]
             te = torch.stack([torch.as_tensor(np.asarray(splits[i][1]), device=dev) for i in chunk])  # (F, m)
-            xte, yte = X0[te], Y0[:, te].transpose(0, 1)                      # (F, m, P), (F, Gr, m, S)
-            mu = (xsum - xte.sum(1)) / n                                    # training means (shifted)
+            xte = X0[:, te].transpose(0, 1)                                 # (F, Gx, m, P)
+            yte = Y0[:, te].transpose(0, 1)                                 # (F, Gr, m, S)
+            mu = (xsum - xte.sum(2)) / n                                    # training means (shifted): (F, Gx, P)
             ymu = (ysum - yte.sum(2)) / n                                   # (F, Gr, S)
-            xteT = xte.transpose(1, 2)
-
-            def gmul(w, xte=xte, xteT=xteT, mu=mu, n=n):   # G w with G = gram - xte^T xte - n mu mu^T, never formed
-                return w @ gram - (w @ xteT) @ xte - n * (w @ mu[:, :, None]) * mu[:, None, :]
-            C = (cross - torch.einsum("fmp,fgms->fgps", xte, yte)
-                 - n * mu[:, None, :, None] * ymu[:, :, None, :])
+            gmul = _train_gram_rows(gram, xte, mu, n)
+            xy = (torch.einsum("fmp,fgms->fgps", xte[:, 0], yte) if shared
+                  else torch.einsum("fgmp,fgms->fgps", xte, yte))
+            C = cross - xy - n * mu[..., None] * ymu[:, :, None, :]
             yy = yy_all - (yte**2).sum(2) - n * ymu**2
             coef, suspect = _covariance_pls(gmul, C, yy, k, max_iter, tol)
-            pred = (xte - mu[:, None])[:, None] @ coef + (ymu + ybar[:, 0])[:, :, None]
+            pred = (xte - mu[:, :, None]) @ coef + (ymu + ybar[:, 0])[:, :, None]
             for j, i in enumerate(chunk):
+                out[i] = pred[j].cpu().numpy()
                 if bool(suspect[j].any()):
-                    redo.append(i)
-                else:
-                    out[i] = pred[j].cpu().numpy()
+                    redo[i] = suspect[j].cpu().numpy()
     return redo
 
 
+def _train_gram_rows(gram, xte, mu, n):
+    """``w -> w^T G`` for w (F, Gr, P), with G = gram - xte^T xte - n mu mu^T the training Gram of each split,
+    never formed. gram (Gx, P, P), xte (F, Gx, m, P), mu (F, Gx, P); Gx = 1 or Gr."""
+    if gram.shape[0] == 1:   # one Gram for all problems: the F x Gr rows go through it as one matrix product
+        xte, xteT, mu = xte[:, 0], xte[:, 0].transpose(1, 2), mu[:, 0]
+        return lambda w: (w @ gram[0] - (w @ xteT) @ xte - n * (w @ mu[:, :, None]) * mu[:, None, :])
+    xteT = xte.transpose(-1, -2)
+
+    def rows(w):             # per problem: the F rows of problem g through its own Gram (batched over g)
+        wg = (w.transpose(0, 1) @ gram).transpose(0, 1)
+        return wg - ((w[:, :, None] @ xteT) @ xte)[:, :, 0] - n * (w * mu).sum(-1, keepdim=True) * mu
+    return rows
+
+
 def _gram(A):
-    """A^T A; on CPU through numpy, whose ``a.T @ a`` is a symmetric rank-k update (half a matmul's work)."""
+    """A^T A per matrix of A (B, N, P); on CPU through numpy, whose ``a.T @ a`` is a symmetric rank-k update (half a
+    matmul's work)."""
     if A.device.type != "cpu":
-        return A.T @ A
-    a = A.numpy()
-    return torch.from_numpy(a.T @ a)
+        return A.transpose(-1, -2) @ A
+    return torch.from_numpy(np.stack([a.T @ a for a in A.numpy()]))
 
 
 def _covariance_pls(gmul, C, yy, k, max_iter, tol):
