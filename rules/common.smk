@@ -104,7 +104,10 @@ def configured_model_outputs(wildcards):
         "results/behavior/{model}.parquet",
         "results/models/{model}/size.parquet",
     ]
-    return ["results/neural/ceiling.parquet"] + expand(per_model, model=CONFIG_MODELS)
+    out = ["results/neural/ceiling.parquet"] + expand(per_model, model=CONFIG_MODELS)
+    if PRETRAINED and not SYNTHETIC:  # ImageNet present: released vs measured accuracy
+        out.append("results/training/pretrained_accuracy.parquet")
+    return out
 
 
 def final_outputs(wildcards):

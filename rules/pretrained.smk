@@ -40,3 +40,47 @@ rule convert_pretrained:
         prefix=lambda wc: f"{PRETRAINED_CACHE}/{PRETRAINED[wc.model]}/{PRETRAINED_CATALOG.PREFIX}",
     script:
         "../workflow/scripts/convert_pretrained.py"
+
+
+# With ImageNet present (data.source: real): each released model's measured validation accuracy beside the top-1 /
+# top-5 its authors report, in one table (docs/models.md, Pretrained weights).
+rule evaluate_pretrained:
+    input:
+        weights="results/models/{model}/weights.safetensors",
+        code=code("evaluate_pretrained"),
+    output:
+        "results/models/{model}/imagenet_accuracy.parquet",
+    log:
+        "results/logs/evaluate_pretrained/{model}.log",
+    wildcard_constraints:
+        model=PRETRAINED_MODEL_RE,
+    conda:
+        "../envs/convrnn.yaml"
+    threads: config["threads"]
+    params:
+        spec=spec_of,
+        arch=lambda wc: PRETRAINED[wc.model],
+        num_classes=NUM_CLASSES,
+        imagenet=config["data"].get("imagenet"),
+        image_size=config["data"]["image_size"],
+        batch_size=config["features"]["batch_size"],
+        device=config["device"],
+    script:
+        "../workflow/scripts/evaluate_pretrained.py"
+
+
+rule summarize_pretrained:
+    input:
+        rows=expand(
+            "results/models/{model}/imagenet_accuracy.parquet",
+            model=sorted(PRETRAINED),
+        ),
+        code=code("summarize_pretrained"),
+    output:
+        "results/training/pretrained_accuracy.parquet",
+    log:
+        "results/logs/summarize_pretrained.log",
+    conda:
+        "../envs/convrnn.yaml"
+    script:
+        "../workflow/scripts/summarize_pretrained.py"

@@ -335,3 +335,49 @@ def test_dry_run_plans_no_training_for_pretrained_models():
               and ln.split()[1].isdigit()}
     assert "train_model" not in counts, counts
     assert counts["convert_pretrained"] == 8 and counts["download_pretrained"] == 8, counts
+    assert counts["evaluate_pretrained"] == 8 and counts["summarize_pretrained"] == 1, counts
+
+
+def test_pretrained_accuracy_on_an_imagenet_tree_beside_the_released_table(tmp_path):
+    """rule evaluate_pretrained's body: converted weights scored on an ImageNet val split, released numbers beside."""
+    from PIL import Image
+
+    from convrnn.data.pretrained_catalog import RELEASED_ACCURACY
+    from convrnn.io import read_parquet, save_tensors
+    from convrnn.training.evaluate import PRETRAINED_ACCURACY_COLUMNS, pretrained_accuracy_job, topk_correct
+
+    wnids = ["n01440764", "n01443537"]
+    for split, n in (("train", 2), ("val", 3)):
+        for c, wnid in enumerate(wnids):
+            (tmp_path / "inet" / split / wnid).mkdir(parents=True)
+            for i in range(n):
+                Image.new("RGB", (40, 40), (200 * c, 30, 90)).save(tmp_path / "inet" / split / wnid / f"{i}.JPEG")
+    spec = {"arch": "rgc_intermediate", "overrides": {"width": 0.0625, "times": 6, "image_off": 6, "image_size": 32}}
+    torch.manual_seed(0)
+    net = build("rgc_intermediate", width=0.0625, times=6, image_off=6, image_size=32, num_classes=10).eval()
+    save_tensors(net.state_dict(), tmp_path / "weights.safetensors")
+    row = pretrained_accuracy_job(tmp_path / "weights.safetensors", tmp_path / "acc.parquet", model="median",
+                                  arch="rgc_intermediate", spec=spec, num_classes=10,
+                                  imagenet={"root": str(tmp_path / "inet")}, image_size=32, device=torch.device("cpu"),
+                                  batch_size=4)
+    table = read_parquet(tmp_path / "acc.parquet", required=PRETRAINED_ACCURACY_COLUMNS)
+    assert len(table) == 1 and row["n_images"] == 6
+    assert (row["released_top1"], row["released_top5"]) == RELEASED_ACCURACY["rgc_intermediate"] == (0.73, 0.9116)
+    # the same weights scored by hand on the same images: the job's numbers are the model's, not the released ones
+    from convrnn.pipeline import task_datasets
+
+    _, val, _ = task_datasets({}, imagenet={"root": str(tmp_path / "inet")}, image_size=32)
+    x = torch.stack([val[i][0] for i in range(len(val))])
+    y = torch.tensor([val[i][1] for i in range(len(val))])
+    with torch.no_grad():
+        logits = net(x)
+    top1, top5 = topk_correct(logits, y)
+    assert row["top1"] == pytest.approx(top1 / 6) and row["top5"] == pytest.approx(top5 / 6)
+    assert row["loss"] == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)), rel=1e-5)
+
+
+def test_released_accuracy_table_covers_every_released_model():
+    from convrnn.data.pretrained_catalog import RELEASED, RELEASED_ACCURACY
+
+    assert set(RELEASED_ACCURACY) == set(RELEASED)
+    assert all(0.5 < t1 < t5 < 1 for t1, t5 in RELEASED_ACCURACY.values())

@@ -21,3 +21,16 @@ def checkpoint_urls(name: str) -> dict[str, str]:
     if name not in RELEASED:
         raise ValueError(f"pretrained: no released checkpoint {name!r}; released: {list(RELEASED)}")
     return {f: f"{BASE_URL}/{name}/{f}" for f in FILES}
+# ImageNet validation top-1 / top-5 of each released model as its authors report them (neuroailab/convrnns README,
+# "ImageNet validation set accuracy"), as fractions; rule evaluate_pretrained puts our measurement beside them.
+RELEASED_ACCURACY = {
+    "timedecay_shallow": (0.5006, 0.7297), "simplernn_shallow": (0.6111, 0.8315), "gru_shallow": (0.6216, 0.8402),
+    "lstm_shallow": (0.6343, 0.8489), "intersectionrnn_shallow": (0.6542, 0.8602), "ugrnn_shallow": (0.6082, 0.8323),
+    "rgc_shallow": (0.6697, 0.8702), "timedecay_intermediate": (0.6752, 0.8780),
+    "simplernn_intermediate": (0.7047, 0.8948), "gru_intermediate": (0.6981, 0.8925),
+    "lstm_intermediate": (0.6957, 0.8918), "intersectionrnn_intermediate": (0.6898, 0.8867),
+    "ugrnn_intermediate": (0.6978, 0.8921), "ugrnn_intermediate_t30": (0.7009, 0.8929),
+    "ugrnn_intermediate_t30_dthresh": (0.6930, 0.8897), "ugrnn_intermediate_t30_tmaxconf": (0.7004, 0.8929),
+    "rgc_intermediate": (0.73, 0.9116), "rgc_intermediate_dthresh": (0.7181, 0.9016),
+    "rgc_intermediate_tmaxconf": (0.7229, 0.9052), "rgc_intermediate_t22_tmaxconf": (0.7298, 0.9080),
+}

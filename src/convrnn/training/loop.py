@@ -24,6 +24,7 @@ from . import distributed as D
 from .checkpoint import capture_rng_state, load_checkpoint, restore_rng_state, save_checkpoint
 from .config import TrainConfig
 from .dynamics import DYNAMICS_COLUMNS, DistanceTracker
+from .evaluate import classification_sums, topk_correct
 from .preemption import Preempted, StopFlag, ignore_stop_signals
 from .progress import Progress
 from .sampler import epoch_batches
@@ -250,7 +251,7 @@ class _Run:
         self.step += 1
         self.batch_in_epoch += 1
         n = y.shape[0]
-        top1, top5 = _topk_correct(logits[-1].detach(), y)
+        top1, top5 = topk_correct(logits[-1].detach(), y)
         self.acc["loss"] += loss.item() * n
         self.acc["top1"] += top1
         self.acc["top5"] += top5
@@ -297,15 +298,7 @@ class _Run:
                             num_workers=self.cfg.num_workers, pin_memory=self.device.type == "cuda",
                             worker_init_fn=ignore_stop_signals,
                             generator=torch.Generator().manual_seed(self.cfg.seed))
-        sums = torch.zeros(4, dtype=torch.float64, device=self.device)
-        for x, y in loader:
-            x, y = self._to_device(x), y.to(self.device, non_blocking=True).long()
-            with torch.autocast(**self.autocast):
-                logits = self.model(x)
-            logits = logits.float()
-            top1, top5 = _topk_correct(logits, y)
-            sums += torch.tensor([F.cross_entropy(logits, y, reduction="sum").item(), top1, top5, y.shape[0]],
-                                 dtype=torch.float64, device=self.device)
+        sums = classification_sums(self.model, loader, self.device, to_device=self._to_device, autocast=self.autocast)
         self.model.train()
         loss, top1, top5, n = D.all_reduce_sum(sums).tolist()
         dt = time.perf_counter() - t0
@@ -380,8 +373,3 @@ def _make_optimizer(cfg: TrainConfig, groups: list[dict]) -> torch.optim.Optimiz
         return torch.optim.Adam(groups, lr=cfg.lr)
     return torch.optim.AdamW(groups, lr=cfg.lr)
 
-
-def _topk_correct(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    k = min(5, logits.shape[-1])
-    hit = logits.topk(k, dim=-1).indices == y[:, None]
-    return float(hit[:, 0].sum()), float(hit.any(-1).sum())
