@@ -30,6 +30,7 @@ PAPER = {
     "behavior": "NC 2022: object solution times (Kar et al. 2019)",
     "pareto": "NC 2022: performance vs network size (Pareto fronts)",
     "dynamics": "Kunin et al.: anomalous diffusion late in training",
+    "search": "NeurIPS 2018: architecture search (TPE)",
 }
 
 # family -> seaborn palette (a hue range); order = the order families are listed in legends

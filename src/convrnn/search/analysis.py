@@ -58,11 +58,11 @@ def plot_feature_effects(effects: pd.DataFrame, paths: Sequence[str | os.PathLik
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from ..figures import save_figure
+    from ..figures import PAPER, save_figure
 
     labels = effects["feature"] + ": " + effects["level"]
     with sns.axes_style("whitegrid"):
-        fig, ax = plt.subplots(figsize=(6, 0.8 + 0.22 * len(effects)))
+        fig, ax = plt.subplots(figsize=(6, 1.4 + 0.22 * len(effects)))
         colors = dict(zip(effects["feature"].unique(), sns.color_palette("tab10", effects["feature"].nunique())))
         y = np.arange(len(effects))[::-1]
         for yi, (_, r) in zip(y, effects.iterrows()):
@@ -70,7 +70,7 @@ def plot_feature_effects(effects: pd.DataFrame, paths: Sequence[str | os.PathLik
                         color=colors[r["feature"]], ms=4)
         ax.set_yticks(y, labels, fontsize=7)
         ax.set_xlabel("objective (val top-1), mean ± s.e.m.")
-        ax.set_title("Search: performance per cell feature")
+        ax.set_title(f"{PAPER['search']}\nperformance per cell feature", fontsize=10)
         fig.tight_layout()
         save_figure(fig, paths)
 
@@ -80,10 +80,11 @@ def plot_best_so_far(best: pd.DataFrame, paths: Sequence[str | os.PathLike]) -> 
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    from ..figures import save_figure
+    from ..figures import PAPER, save_figure
 
     with sns.axes_style("whitegrid"):
         fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.set_title(f"{PAPER['search']}: best objective so far", fontsize=10)
         sns.scatterplot(data=best, x="number", y="value", color="0.6", s=12, ax=ax, label="trial")
         ax.step(best["number"], best["best_value"], where="post", color="C3", label="best so far")
         ax.set_xlabel("trial number")
