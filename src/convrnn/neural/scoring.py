@@ -22,7 +22,9 @@ report the mean over half splits, NaN splits skipped) and cannot run at all when
 (we give that site NaN for the split); brainmodel_utils draws 1000 split-half seeds and picks its map's
 hyper-parameters offline (we use ``ceiling_splits`` seeds and choose the ridge alpha per site on the training images
 by default; a single alpha reproduces its sklearn Ridge map exactly) and leaves the aggregation to the caller (mean
-over seeds and splits, NaN skipped).
+over seeds and splits, NaN skipped). Features that do not vary over the stimuli (a layer the image has not reached
+yet, or has left) give r = NaN: the fit predicts the training mean, as sklearn's PLS can only predict one value (or
+fails) there.
 
 Model step t stands for the interval [t*step_ms + offset, (t+1)*step_ms + offset) ms after image onset (the
 reference presentation: offset 0, one 10 ms step per edge). ``pairing="matched"`` scores a step only against the
