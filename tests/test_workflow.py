@@ -139,6 +139,30 @@ def test_script_modules_follow_imports_per_name():
     assert not any(m.startswith("neural/") for m in train), train
 
 
+def test_code_index_counts_a_lazily_provided_name_as_its_whole_package(tmp_path):
+    """PEP 562: a name a package's ``__getattr__`` imports on first use cannot be traced, so every module of the
+    package is a dependency (never too few); names imported from the submodule itself stay precise."""
+    from convrnn.code_deps import CodeIndex
+
+    pkg = tmp_path / "src" / "convrnn"
+    (pkg / "lazy").mkdir(parents=True)
+    files = {"__init__.py": "", "lazy/a.py": "def f():\n    return 1\n", "lazy/b.py": "def g():\n    return 2\n",
+             "lazy/__init__.py": "import importlib\n_HOME = {'f': 'a', 'g': 'b'}\ndef __getattr__(name):\n"
+                                 "    return getattr(importlib.import_module('.' + _HOME[name], __name__), name)\n"}
+    for name, text in files.items():
+        (pkg / name).write_text(text)
+    rel = lambda paths: {str(p.relative_to(pkg)) for p in paths}
+    index = CodeIndex(tmp_path / "src")
+    (tmp_path / "s1.py").write_text("from convrnn.lazy import f\n")
+    (tmp_path / "s2.py").write_text("from convrnn.lazy.a import f\n")
+    assert rel(index.files_for_script(tmp_path / "s1.py")) == {"__init__.py", "lazy/__init__.py", "lazy/a.py",
+                                                                "lazy/b.py"}
+    assert rel(index.files_for_script(tmp_path / "s2.py")) == {"__init__.py", "lazy/__init__.py", "lazy/a.py"}
+    # the real lazy package: an OST summary's dependencies include the module that defines what it takes
+    deps = {str(f.relative_to(REPO / "src" / "convrnn")) for f in script_modules(REPO / "workflow/scripts/behavior_summary.py")}
+    assert "neural/behavior.py" in deps and "neural/solvers.py" not in deps, deps
+
+
 def test_code_index_edges_per_name_and_cache_follows_edits(tmp_path):
     """A planted package: a re-export leads to its defining module only; a function's local import counts only for
     that function (and the functions that call it); a cached answer is recomputed once a module changes."""

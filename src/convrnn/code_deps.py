@@ -9,7 +9,9 @@ Edges are followed per imported name, files are whole modules:
   imports inside ``f`` and inside the module functions ``f`` refers to, not those of every function of ``m``
   (so importing ``convrnn.workflow.setup_script`` does not pull in the model zoo that config validation uses);
 - a name imported through a package's ``__init__`` (``from convrnn.neural import score_features``) leads to the
-  module that defines it; the ``__init__`` file itself is a dependency, its other re-exports are not.
+  module that defines it; the ``__init__`` file itself is a dependency, its other re-exports are not;
+- a name a package provides on first use (a module-level ``__getattr__``, PEP 562: ``convrnn.neural``) cannot be
+  traced statically, so it counts as every module of that package: an edit reruns too much rather than too little.
 """
 from __future__ import annotations
 
@@ -212,6 +214,11 @@ class CodeIndex:
             if ref in mod.bound_by_import:
                 src, attr = mod.bound_by_import[ref]
                 self._follow(_Import(src, (attr,) if attr else ()), seen, files)
+        if (name and mod.is_package and "__getattr__" in mod.references and name not in mod.references
+                and name not in mod.bound_by_import):
+            for sub in sorted(mod.path.parent.glob("*.py")):   # a lazily provided name: any submodule may hold it
+                if sub.name != "__init__.py":
+                    self._use(f"{module}.{sub.stem}", None, seen, files)
 
     @staticmethod
     def _reexport(mod: _Module, imp: _Import) -> bool:

@@ -2,7 +2,7 @@
 import pandas as pd
 
 from convrnn.io import read_parquet, write_parquet
-from convrnn.neural import ost_consistency
+from convrnn.neural.behavior import ost_consistency
 from convrnn.workflow import setup_script
 
 log = setup_script(snakemake)
