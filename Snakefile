@@ -50,6 +50,7 @@ localrules:
     all,
     select_architectures,
     summarize_training,
+    summarize_pretrained,
     analyze_dynamics,
     neural_summary,
     behavior_summary,
