@@ -259,35 +259,40 @@ def score_features(features: dict, neural: NeuralData | Responses, meta: pd.Data
                   else random_splits(n, n_splits, 0.8))
     n_train = min(len(tr) for tr, _ in splits)
 
-    tables = []
-    for region in sorted(resp.sites["region"].unique()):
-        cols = np.flatnonzero(resp.sites["region"].to_numpy() == region)
-        for layer, feats in features.items():
-            pairs = step_bin_pairs(len(feats), resp.bins, step_ms, latency_offset_ms, pairing)
-            # A layer narrower than the component count (e.g. the K-class readout) uses all its dimensions.
-            k = min(n_components, np.shape(feats)[2], n_train)
-            if regression == "span_time" or (convention == "brainscore" and pairing == "matched"):
-                # one bin per step: a layer's steps go to the solver in one call (span_time: as one shared map)
-                steps = sorted(pairs)
-                bins = [pairs[t][0] for t in steps]
-                X = np.stack([np.asarray(feats[t]) for t in steps])               # (G, N, P)
-                Y = np.moveaxis(resp.mean[:, cols][:, :, bins], 2, 0)             # (G, N, S)
-                fit = span_time_split_r if regression == "span_time" else pls_split_r
+    regions = [(r, np.flatnonzero(resp.sites["region"].to_numpy() == r)) for r in sorted(resp.sites["region"].unique())]
+    batched = regression == "span_time" or (convention == "brainscore" and pairing == "matched")
+    tables: dict = {}   # (region, layer) position -> row tables; concatenated region by region
+    for li, (layer, feats) in enumerate(features.items()):
+        pairs = step_bin_pairs(len(feats), resp.bins, step_ms, latency_offset_ms, pairing)
+        # A layer narrower than the component count (e.g. the K-class readout) uses all its dimensions.
+        k = min(n_components, np.shape(feats)[2], n_train)
+        if batched:
+            # one bin per step: a layer's steps go to the solver in one call (span_time: as one shared map); the
+            # stacked features serve every region
+            steps = sorted(pairs)
+            step_bins = [pairs[t][0] for t in steps]
+            X = np.stack([np.asarray(feats[t]) for t in steps])                   # (G, N, P)
+            fit = span_time_split_r if regression == "span_time" else pls_split_r
+        for ri, (region, cols) in enumerate(regions):
+            parts = tables.setdefault((ri, li), [])
+            if batched:
+                Y = np.moveaxis(resp.mean[:, cols][:, :, step_bins], 2, 0)        # (G, N, S)
                 r_split = fit(X, Y, splits, k, device)                             # (F, G, S)
-                tables.append(_brainscore_rows(layer, steps, bins, r_split, resp, cols, step_ms, latency_offset_ms))
+                parts.append(_brainscore_rows(layer, steps, step_bins, r_split, resp, cols, step_ms,
+                                              latency_offset_ms))
                 continue
             for t, bins in pairs.items():
                 X = np.asarray(feats[t])
                 if convention == "brainscore":
                     Y = np.moveaxis(resp.mean[:, cols][:, :, bins], 2, 0)
                     r_split = pls_split_r(X, Y, splits, k, device)                 # (F, G, S)
-                    tables.append(_brainscore_rows(layer, [t] * len(bins), bins, r_split, resp, cols, step_ms,
-                                                   latency_offset_ms))
+                    parts.append(_brainscore_rows(layer, [t] * len(bins), bins, r_split, resp, cols, step_ms,
+                                                  latency_offset_ms))
                 else:
                     c = nayebi_consistency(X, resp.mean[:, cols][:, :, bins], resp.halves[:, :, :, cols][..., bins],
                                            splits, alphas, alpha_selection, device)
-                    tables.append(_nayebi_rows(layer, t, bins, c, resp, cols, step_ms, latency_offset_ms))
-    out = pd.concat(tables, ignore_index=True)
+                    parts.append(_nayebi_rows(layer, t, bins, c, resp, cols, step_ms, latency_offset_ms))
+    out = pd.concat([t for key in sorted(tables) for t in tables[key]], ignore_index=True)
     out["convention"] = convention
     out["regression"] = regression
     return out[OUTPUT_COLUMNS]
@@ -322,13 +327,13 @@ def _nayebi_rows(layer, step, bins, c: Consistency, resp, cols, step_ms, offset)
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)    # a site whose every half split was skipped stays NaN
-        r_split = np.nanmean(c.r_xy, axis=0)                                    # (F, S, G)
+        # a site whose every half split was skipped, or a step whose features do not vary (r undefined), stays NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r_split = np.moveaxis(np.nanmean(c.r_xy, axis=0), 2, 1)                 # (F, G, S)
+        r = np.nanmean(r_split, 0)
         score = np.nanmean(c.r_xy_n_sb, axis=(0, 1)).T                           # (G, S)
         ceiling = np.nanmean(c.denom_sb, axis=(0, 1)).T
-    r_split = np.moveaxis(r_split, 2, 1)                                         # (F, G, S)
-    return _rows(layer, [step] * len(bins), bins, resp, cols, step_ms, offset, np.nanmean(r_split, 0), r_split,
-                 ceiling, score)
+    return _rows(layer, [step] * len(bins), bins, resp, cols, step_ms, offset, r, r_split, ceiling, score)
 
 
 # ------------------------------------------------------------------------------------------- summary
