@@ -7,4 +7,4 @@ p, inp = snakemake.params, snakemake.input
 object_solution_times_job(inp.features, inp.index, inp.meta, inp.behavior, snakemake.output[0],
                           model=snakemake.wildcards.model, layer=p.behavior.get("layer", "top"), step_ms=p.step_ms,
                           latency_offset_ms=p.latency_offset_ms, seed=p.seed,
-                          decoder_c=p.behavior.get("decoder_c", 1e-3))
+                          decoder_c=p.behavior["decoder_c"])  # the schema default is Brain-Score's 1e-3
