@@ -1,8 +1,10 @@
 # Shared paths, wildcard constraints and input functions (no rules here).
 import json
+import re
 from pathlib import Path
 
 from convrnn.code_deps import script_modules
+from convrnn.preflight import brainscore_files
 from convrnn.data.brainscore_catalog import time_align_kwargs
 import convrnn.data.pretrained_catalog as PRETRAINED_CATALOG
 from convrnn.workflow import (
@@ -28,7 +30,7 @@ SEARCH_STUDY = search_study_name(SEARCH) if SEARCH_ON else ""
 
 wildcard_constraints:
     model=r"[A-Za-z][A-Za-z0-9_]*",
-    stimset=r"train|val|neural|behavior",
+    stimset=r"train|val|neural|behavior|pca",
     worker=r"[0-9]+",
 
 
@@ -46,6 +48,14 @@ def stim(stimset, kind):
     """kind: images (safetensors, uint8 N x H x W x 3) or meta (Parquet, one row per image)."""
     ext = "safetensors" if kind == "images" else "parquet"
     return f"results/data/stimuli/{stimset}_{kind}.{ext}"
+
+
+def pca_stimuli(wildcards=None):
+    """Images the feature PCA is fitted on, never the scored ones: the generated training images, or ImageNet
+    validation images with real data (rule pca_images), as Brain-Score fits its layer PCA.
+    """
+    stimset = "train" if SYNTHETIC else "pca"
+    return {"pca_images": stim(stimset, "images"), "pca_meta": stim(stimset, "meta")}
 
 
 def selected_models():
@@ -121,7 +131,7 @@ def final_outputs(wildcards):
 
 
 def brainscore_file(identifier, kind):
-    """Path of a sha1-checked Brain-Score download (kind: assembly | csv | zip)."""
+    """Path of a sha1-checked Brain-Score file in the cache (kind: assembly | csv | zip)."""
     return f"{config['data']['brainscore']['cache_dir']}/{brainscore_filename(identifier, kind)}"
 
 
@@ -143,12 +153,13 @@ def trained_models():
     return [m for m in all_models() if m not in PRETRAINED]
 
 
-def _alternatives(names):
-    return "|".join(sorted(names)) if names else "(?!)"
+def alternatives(names):
+    """A regex matching exactly these names (none: matching nothing)."""
+    return "|".join(map(re.escape, sorted(names))) if names else "(?!)"
 
 
 # a model id is a pretrained one, or not (train_model): full-segment regexes for the {model} wildcard
-PRETRAINED_MODEL_RE = f"(?:{_alternatives(PRETRAINED)})"
+PRETRAINED_MODEL_RE = f"(?:{alternatives(PRETRAINED)})"
 TRAINED_MODEL_RE = f"(?!{PRETRAINED_MODEL_RE}/)[A-Za-z][A-Za-z0-9_]*"
 
 
@@ -158,3 +169,18 @@ def pretrained_checkpoint(wildcards):
         f.replace(".", "_").replace("-", "_"): f"{PRETRAINED_CACHE}/{arch}/{f}"
         for f in PRETRAINED_CATALOG.FILES
     }
+
+
+def imagenet_pending():
+    """Whether a job that reads ImageNet (training, the search, the pretrained evaluation) has yet to write its
+    output: only then must data.imagenet.root be a folder, so a finished run plans nothing wherever it lands.
+    """
+    if SYNTHETIC:
+        return False
+    trained = [m for m in CONFIG_MODELS if m not in PRETRAINED]
+    outputs = expand(
+        rules.train_model.output.weights, model=trained + search_model_ids(config)
+    )
+    outputs += [rules.select_architectures.output.selected] if SEARCH_ON else []
+    outputs += expand(rules.evaluate_pretrained.output[0], model=PRETRAINED)
+    return not all(Path(f).exists() for f in outputs)

@@ -50,16 +50,24 @@ else:
     localrules:
         download_brainscore,  # compute nodes often have no internet
 
+    # Only files not yet in the cache have a producing job. One that is there (downloaded, or staged by hand with
+    # an old mtime) is a plain source, sha1-checked before any job (BRAINSCORE_PRESENT, Snakefile): as the output
+    # of a job, Snakemake would delete it to redo that job after any edit of its script.
     rule download_brainscore:
         output:
             f"{BRAINSCORE['cache_dir']}/{{filename}}",
         log:
             "results/logs/download_brainscore/{filename}.log",
+        wildcard_constraints:
+            filename=alternatives(
+                set(brainscore_files(config).values()) - set(BRAINSCORE_PRESENT)
+            ),
         retries: 3
         conda:
             "../envs/convrnn.yaml"
         params:
             cache_dir=lambda wc, output: str(Path(output[0]).parent),
+            sha1_memo=PREFLIGHT_CACHE,
         script:
             "../workflow/scripts/download_brainscore.py"
 
@@ -76,6 +84,7 @@ else:
         conda:
             "../envs/convrnn.yaml"
         params:
+            sha1_memo=PREFLIGHT_CACHE,  # the staged file is checked again when it is read
             time_align=time_align_kwargs(config),  # neural.time_align: re-bin to the model steps, or keep the bins
         script:
             "../workflow/scripts/convert_neural.py"
@@ -91,6 +100,7 @@ else:
         conda:
             "../envs/convrnn.yaml"
         params:
+            sha1_memo=PREFLIGHT_CACHE,
             decoder="svm",  # Brain-Score's Kar2019-ost benchmark selects the SVM-decoder OSTs
         script:
             "../workflow/scripts/convert_behavior.py"
@@ -108,6 +118,7 @@ else:
         conda:
             "../envs/convrnn.yaml"
         params:
+            sha1_memo=PREFLIGHT_CACHE,
             image_size=config["data"]["image_size"],
             images_dir=lambda wc: f"{BRAINSCORE['cache_dir']}/images/{stimulus_set_of(wc.stimset)}",
         script:

@@ -26,7 +26,7 @@ rule figure_task:
 
 rule figure_neural:
     input:
-        summary="results/neural/summary.parquet",
+        time_course="results/neural/time_course.parquet",
         code=code("figure_neural"),
     output:
         report(
@@ -40,13 +40,16 @@ rule figure_neural:
         "../envs/convrnn.yaml"
     params:
         arches=model_arches(),
+        window_ms=config["neural"]["window_ms"],
+        selection_window_ms=config["neural"]["layer_selection"]["window_ms"],
+        placement=config["presentation"]["feedforward"],
     script:
         "../workflow/scripts/figure_neural.py"
 
 
 rule figure_best_layer:
     input:
-        summary="results/neural/summary.parquet",
+        layers="results/neural/layers.parquet",
         code=code("figure_best_layer"),
     output:
         report(
@@ -60,6 +63,7 @@ rule figure_best_layer:
         "../envs/convrnn.yaml"
     params:
         arches=model_arches(),
+        selection_window_ms=config["neural"]["layer_selection"]["window_ms"],
     script:
         "../workflow/scripts/figure_best_layer.py"
 

@@ -1,6 +1,8 @@
-# Stage 5: neural predictivity: every layer x model step x neural 10 ms bin x site, cross-validated and
-# divided by a split-half noise ceiling (Brain-Score or Nayebi convention, see config `neural`). The ceiling is
-# computed once (noise_ceiling) and read by neural_fit and neural_summary. Bodies: convrnn.neural.jobs.
+# Stage 5: neural predictivity: every layer x model step x neural 10 ms bin x site of the scored window,
+# cross-validated and divided by a split-half noise ceiling (Brain-Score or Nayebi convention, see config `neural`);
+# each area's layer is chosen on time-averaged responses inside each split's training images (neural_fit), and the
+# papers' time course assembled from those choices (neural_summary). The ceiling is computed once (noise_ceiling) and
+# read by neural_fit and neural_summary. Bodies: convrnn.neural.jobs.
 
 
 rule noise_ceiling:
@@ -15,11 +17,8 @@ rule noise_ceiling:
     conda:
         "../envs/convrnn.yaml"
     params:
-        ceiling_splits=config["neural"]["ceiling_splits"],
-        pairing=config["neural"]["pairing"],
-        n_steps=config["presentation"]["neural_times"],
-        step_ms=config["presentation"]["step_ms"],
-        latency_offset_ms=config["presentation"]["latency_offset_ms"],
+        ceiling_splits=config["neural"]["ceiling_splits"] or 10,  # Brain-Score's internal_consistency: 10 halves
+        window_ms=config["neural"]["window_ms"],
     script:
         "../workflow/scripts/noise_ceiling.py"
 
@@ -33,7 +32,8 @@ rule neural_fit:
         ceiling="results/neural/ceiling.parquet",
         code=code("neural_fit"),
     output:
-        "results/neural/fits/{model}.parquet",
+        fits="results/neural/fits/{model}.parquet",
+        selection="results/neural/selection/{model}.parquet",
     log:
         "results/logs/neural_fit/{model}.log",
     benchmark:
@@ -55,15 +55,21 @@ rule neural_summary:
         fits=lambda wc: expand(
             "results/neural/fits/{model}.parquet", model=all_models()
         ),
+        selection=lambda wc: expand(
+            "results/neural/selection/{model}.parquet", model=all_models()
+        ),
         ceiling="results/neural/ceiling.parquet",
         code=code("neural_summary"),
     output:
-        "results/neural/summary.parquet",
+        summary="results/neural/summary.parquet",
+        layers="results/neural/layers.parquet",
+        time_course="results/neural/time_course.parquet",
     log:
         "results/logs/neural_summary.log",
     conda:
         "../envs/convrnn.yaml"
     params:
-        models=lambda wc: all_models(),
+        placement=config["presentation"]["feedforward"],
+        graded_layers=config["presentation"]["graded_layers"],
     script:
         "../workflow/scripts/neural_summary.py"

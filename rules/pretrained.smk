@@ -12,7 +12,7 @@ rule download_pretrained:
     log:
         "results/logs/download_pretrained/{arch}.log",
     wildcard_constraints:
-        arch=_alternatives(PRETRAINED_CATALOG.RELEASED),
+        arch=alternatives(PRETRAINED_CATALOG.RELEASED),
     retries: 2
     conda:
         "../envs/convrnn.yaml"

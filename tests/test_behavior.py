@@ -29,6 +29,19 @@ def test_solution_times_edge_cases():
         solution_times(i1[:2], np.zeros(3), times)
 
 
+def test_solution_times_interpolation_rules():
+    # The example of issue 22: I1 1.0, 0.5, 2.0 at 50/60/70 ms, threshold 1.5.
+    i1, times = np.array([[1.0], [0.5], [2.0]]), np.array([50.0, 60.0, 70.0])
+    assert solution_times(i1, np.array([1.5]), times, rule="previous")[0] == pytest.approx(200 / 3)
+    assert solution_times(i1, np.array([1.5]), times, rule="best_below")[0] == pytest.approx(60.0)
+    # best_below: the first of equal maxima; NaN bins are skipped; a hit with nothing below keeps its time.
+    i1 = np.array([[0.5, np.nan, 2.0], [0.2, 1.0, 3.0], [0.5, 3.0, 1.0], [2.0, 3.0, 1.0]])
+    ost = solution_times(i1, np.array([1.5, 2.0, 1.5]), np.array([0.0, 10.0, 20.0, 30.0]), rule="best_below")
+    np.testing.assert_allclose(ost, [0.0 + 1.0 / 1.5 * 30.0, 10.0 + 1.0 / 2.0 * 10.0, 0.0])
+    with pytest.raises(ValueError, match="rule"):
+        solution_times(i1, np.zeros(3), np.arange(4.0), rule="last")
+
+
 def test_i1_dprime_matches_hand_computation():
     p = np.array([[0.7, 0.2, 0.1], [0.5, 0.4, 0.1], [0.3, 0.6, 0.1], [0.2, 0.2, 0.6]])
     labels = np.array([0, 0, 1, 2])

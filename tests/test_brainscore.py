@@ -17,6 +17,7 @@ from PIL import Image
 
 from convrnn.data import brainscore as bs
 from convrnn.data.brainscore_catalog import CATALOG, FAULTY_SITES, CatalogEntry, lookup
+from convrnn.data.staged import StagedFileError
 from convrnn.io import read_parquet
 
 
@@ -96,7 +97,8 @@ def test_fetch_network_error_says_where_to_stage(tmp_path):
         bs.fetch(entry, tmp_path / "cache")
 
 
-def test_fetch_uses_prestaged_brainio_file_and_replaces_corrupt_cache(tmp_path):
+def test_fetch_uses_prestaged_brainio_file_and_refuses_a_wrong_cache_file(tmp_path):
+    """A wrong file already in the cache may be a copy someone staged by hand: refused, named, and left alone."""
     payload = b"staged assembly"
     entry = _entry(tmp_path, payload)
     staged = tmp_path / "brainio" / entry.sha1 / entry.filename
@@ -104,7 +106,12 @@ def test_fetch_uses_prestaged_brainio_file_and_replaces_corrupt_cache(tmp_path):
     staged.write_bytes(payload)
     cache = tmp_path / "cache"
     cache.mkdir()
-    (cache / entry.filename).write_bytes(b"stale partial file")
+    (cache / entry.filename).write_bytes(b"someone else's file")
+    with pytest.raises(StagedFileError, match=rf"cache/{entry.filename}: sha1 [0-9a-f]{{40}} is not the catalog's "
+                                              rf"{entry.sha1}"):
+        bs.fetch(entry, cache, opener=_no_network)
+    assert (cache / entry.filename).read_bytes() == b"someone else's file"
+    (cache / entry.filename).unlink()
     path = bs.fetch(entry, cache, opener=_no_network)
     assert path.read_bytes() == payload and bs.sha1_of(path) == entry.sha1
 

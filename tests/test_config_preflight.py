@@ -3,6 +3,7 @@
 are cached so that a warm dry run never imports torch."""
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
@@ -35,7 +36,9 @@ BAD = [
     (lambda c: c["search"].update(overrides={"times": -1}), "search.overrides", "times"),
     (lambda c: c["features"].update(layers=["conv4", "conv9"]), "features.layers", "'conv9' is not a layer of"),
     (lambda c: c["features"].update(layers="conv4"), "features.layers", "a list of layer names"),
-    (lambda c: c["behavior"].update(layer="conv7"), "behavior.layer", "'conv7'"),
+    (lambda c: c["behavior"].update(conventions=["kar"]), "behavior.conventions.0", "'kar' is not one of"),
+    (lambda c: c["presentation"].update(graded_layers=6), "presentation.graded_layers", "models.ff records only 5"),
+    (lambda c: c["neural"].update(window_ms=[70]), "neural.window_ms", "is too short"),
     (lambda c: c["behavior"].update(ceiling=1.3), "behavior.ceiling", "maximum of 1"),
     (lambda c: c["behavior"].update(ceiling=0), "behavior.ceiling", "less than or equal to the minimum of 0"),
     (lambda c: c["models"]["rgc_m"].update(arch="rgc_huge"), "models.rgc_m.arch", "unknown model"),
@@ -70,6 +73,9 @@ def test_features_layers_must_exist_in_every_model():
     """A layer list that fits the shallow models but not a ResNet is refused, naming the ResNet's field."""
     cfg = default_config()
     cfg["features"]["layers"] = ["conv4", "conv5"]
+    with pytest.raises(ConfigError, match=r"'presentation.graded_layers': 3 preferred layers, but models.ff records only 2"):
+        validate_config(copy.deepcopy(cfg))   # a feed-forward model placed graded needs 3 recorded layers
+    cfg["presentation"]["graded_layers"] = 2
     validate_config(cfg)  # every demo model has conv4 and conv5
     cfg["models"]["resnet"] = {"arch": "resnet18", "overrides": {"times": 4}}
     with pytest.raises(ConfigError, match=r"'features.layers': 'conv4' is not a layer of models.resnet"):

@@ -234,6 +234,12 @@ def test_count_units_definition():
     # ResNet-18: stem 64x56x56, two blocks per stage (64x56^2, 128x28^2, 256x14^2, 512x7^2), 1000 logits
     r18 = 64 * 56 * 56 + 2 * (64 * 56 * 56 + 128 * 28 * 28 + 256 * 14 * 14 + 512 * 7 * 7) + 1000
     assert count_units(meta_build("resnet18"), 224) == r18
-    # the 2022 comparison: the median ConvRNN has fewer units and parameters than ResNet-34
-    rgc, r34 = meta_build("rgc_intermediate"), meta_build("resnet34")
-    assert count_units(rgc, 224) < count_units(r34, 224) and count_params(rgc) < count_params(r34)
+    # before the pools: conv1..5 maps 112^2*64, 56^2*128, 28^2*256, 14^2*256, 7^2*512; ResNet's stem 64x112^2
+    assert count_units(m, 224, "pre_pool") == (112 * 112 * 64 + 56 * 56 * 128 + 28 * 28 * 256 + 14 * 14 * 256
+                                               + 7 * 7 * 512 + 1000)
+    assert count_units(meta_build("resnet18"), 224, "pre_pool") == r18 - 64 * 56 * 56 + 64 * 112 * 112
+    # odd maps: TF 'SAME' pools round up (conv1 of 30 px: 15 -> 8 after the pool)
+    tiny = meta_build("ff_shallow", width=0.0625, num_classes=8, image_size=30)
+    assert tiny.unit_shapes(30)["conv1"] == (4, 8, 8) and tiny.unit_shapes(30, "pre_pool")["conv1"] == (4, 15, 15)
+    with pytest.raises(ValueError, match="pre_pool"):
+        count_units(m, 224, "post")

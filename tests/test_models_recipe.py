@@ -59,9 +59,18 @@ def test_decoder_models_run_the_reference_window_on_real_unrolls():
     dec = build("ugrnn_intermediate_t30_dthresh", width=0.125, num_classes=7, image_size=32)
     dec.load_state_dict(base.state_dict(), strict=False)
     logits = base.unroll(x).logits                     # (30, 2, 7): constant image for 30 steps
+    assert dec.times == 30 and dec.image_off == 30
+    conf = torch.softmax(logits, -1).amax(-1)[11:]    # the reference window: t in [11, 30)
+    assert (conf < 0.9).all()                          # untrained: no step reaches the threshold, the most confident
     out = dec(x)
-    rows = [next(t for t in range(11, 30) if torch.equal(out[b], logits[t, b])) for b in range(2)]
-    assert all(11 <= t < 30 for t in rows) and dec.times == 30 and dec.image_off == 30
+    assert all(torch.equal(out[b], logits[11 + int(conf[:, b].argmax()), b]) for b in range(2))
+    # on the same unroll, confident steps planted before the window (5, 10) and inside it (15, 20): the first
+    # in-window step past 0.9 is read, the earlier ones never
+    planted = logits.detach().clone()
+    planted[5, :, 1] = planted[10, :, 0] = planted[20, :, 2] = planted[15, :, 3] = 50.0
+    assert torch.equal(dec.read(planted), planted[15])
+    planted[15, :, 3] = 0.0                            # 15 no longer confident: 20 is the first
+    assert torch.equal(dec.read(planted), planted[20])
 
 
 def test_lstm_shallow_peepholes_are_per_position_and_size_checked():

@@ -83,6 +83,19 @@ def test_pls_with_a_feature_matrix_per_problem_equals_sklearn_per_problem(p, bat
         pls_cv(X[:2], Y, splits, n_components=3)
 
 
+@pytest.mark.parametrize("method", ["auto", "covariance", "kernel"])
+def test_pls_splits_inside_a_subset_of_the_rows_equal_sklearn(method):
+    """Folds nested in a training set (the layer selection) leave rows out of both train and test: the covariance
+    form, which takes a split's statistics as all rows' minus its test rows', must not be used for them."""
+    X, Y = _data(n=150, p=20, q=4, seed=3)
+    inner = [(np.arange(0, 90), np.arange(90, 120)), (np.arange(30, 120), np.arange(0, 30))]   # rows 120+ unused
+    whole = [(np.arange(30, 150), np.arange(0, 30))]                                          # a partition
+    preds = pls_cv(X, Y[None], inner + whole, n_components=8, method=method)
+    for (tr, te), pred in zip(inner + whole, preds):
+        ref = PLSRegression(n_components=8, scale=False).fit(X[tr], Y[tr]).predict(X[te])
+        np.testing.assert_allclose(pred[0], ref, atol=1e-8 * np.abs(ref).max())
+
+
 def test_constant_features_predict_the_training_mean_and_r_is_undefined_as_in_scipy():
     # e.g. conv1 once the image is off (gray input) or an upper layer before the image reaches it
     X, Y = _data(n=100, p=30, q=4, seed=4)

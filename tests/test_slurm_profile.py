@@ -89,3 +89,27 @@ def test_real_workflow_dry_runs_with_gpu_requests_on_gpu_rules():
         for res in rule_jobs:
             assert (res.get("gpu") == "1") == (rule in GPU_RULES), (rule, res)
             assert (res.get("slurm_partition") == "gpu") == (rule in GPU_RULES), (rule, res)
+
+
+@pytest.mark.parametrize(
+    "site_file, env, named, reason",
+    [
+        (None, {"CONVRNN_SLURM_GPU_MODEL": "a100:2"}, "CONVRNN_SLURM_GPU_MODEL=a100:2", "without a count"),
+        ("gpu_model: a100:2\n", {}, "slurm/site.yaml: gpu_model", "without a count"),
+        (None, {"CONVRNN_SLURM_GPU_REQUEST": "gress"}, "CONVRNN_SLURM_GPU_REQUEST=gress", "'gpus' or 'gres'"),
+        (None, {"CONVRNN_SLURM_SITE": "slurm/x.yml"}, "CONVRNN_SLURM_SITE=slurm/x.yml", "no such site file"),
+        ("account: [proj\n", {}, "slurm/site.yaml: not valid YAML (line 2)", "expected ',' or ']'"),
+    ],
+    ids=["gpu-model-count-env", "gpu-model-count-file", "gpu-request-env", "missing-site-file", "site-yaml-error"],
+)
+def test_site_setting_mistakes_name_their_source(standin, site_file, env, named, reason):
+    """Each refusal names where the bad value came from: the variable, or the site file (never a file that is not
+    there); a site file named by CONVRNN_SLURM_SITE must exist."""
+    if site_file is not None:
+        (standin / "slurm/site.yaml").write_text(site_file)
+    proc = dry_run(standin, "--configfile", "config/config.yaml", **env)
+    assert proc.returncode != 0
+    line = next((l for l in proc.stderr.splitlines() if named in l), "")
+    assert reason in line, proc.stderr[-2000:]
+    if site_file is None:
+        assert "slurm/site.yaml" not in proc.stderr, proc.stderr[-2000:]

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import pandas as pd
 import pytest
 import yaml
@@ -159,8 +160,9 @@ def test_code_index_counts_a_lazily_provided_name_as_its_whole_package(tmp_path)
                                                                 "lazy/b.py"}
     assert rel(index.files_for_script(tmp_path / "s2.py")) == {"__init__.py", "lazy/__init__.py", "lazy/a.py"}
     # the real lazy package: an OST summary's dependencies include the module that defines what it takes
-    deps = {str(f.relative_to(REPO / "src" / "convrnn")) for f in script_modules(REPO / "workflow/scripts/behavior_summary.py")}
-    assert "neural/behavior.py" in deps and "neural/solvers.py" not in deps, deps
+    deps = {str(f.relative_to(REPO / "src" / "convrnn"))
+            for f in script_modules(REPO / "workflow/scripts/object_solution_times.py")}
+    assert "neural/ost_job.py" in deps and "neural/solvers.py" not in deps, deps
 
 
 def test_code_index_edges_per_name_and_cache_follows_edits(tmp_path):
@@ -242,7 +244,8 @@ def test_editing_a_module_reruns_exactly_what_runs_it(made_tree, module, planned
 def test_editing_the_scoring_reruns_the_fits_and_nothing_upstream(made_tree):
     rules = planned_rules(edited(made_tree, "neural/scoring.py"))
     assert {"neural_fit", "neural_summary", "figure_neural", "figure_best_layer", "all"} <= rules
-    assert not rules & (DATA_RULES | TRAIN_RULES | {"extract_features", "object_solution_times"}), rules
+    # the OST decoder reads the IT layer the fits choose: it follows them, the features and training do not
+    assert "object_solution_times" in rules and not rules & (DATA_RULES | TRAIN_RULES | {"extract_features"}), rules
 
 
 def edited(made_tree, module) -> str:
@@ -268,15 +271,57 @@ def test_feature_index_has_no_clock_of_its_own(tmp_path):
     from convrnn.features import extract_features
     from convrnn.models import build
 
-    model = build("ff_shallow", num_classes=4, width=0.25, times=3, image_off=2)
+    model = build("rgc_shallow", num_classes=4, width=0.125, times=3, image_off=2, image_size=32)
     images = np.random.default_rng(0).integers(0, 255, (3, 32, 32, 3), dtype=np.uint8)
     fs = extract_features(model, images, ["a", "b", "c"], times=3, image_off=2, layers=["conv1", "conv5"])
-    assert list(fs.index.columns) == ["layer", "layer_index", "model_step", "n_features", "n_raw_features",
-                                      "pca_explained_variance"]
-    assert fs.index["model_step"].tolist() == [0, 1, 2, 0, 1, 2]
-    save_feature_set(fs, tmp_path / "f.safetensors", tmp_path / "f.parquet", "ff")
-    back = load_feature_set(tmp_path / "f.safetensors", tmp_path / "f.parquet")
+    assert list(fs.index.columns) == ["layer", "layer_index", "model_step", "time_course", "n_features",
+                                      "n_raw_features", "pca_explained_variance"]
+    assert fs.index["model_step"].tolist() == [0, 1, 2, 0, 1, 2] and set(fs.index["time_course"]) == {"unrolled"}
+    save_feature_set(fs, tmp_path / "f.safetensors", tmp_path / "f.parquet", "rgc")
+    back = load_feature_set(tmp_path / "f.safetensors", tmp_path / "f.parquet", model="rgc")
     assert back.features["conv5"].shape == fs.features["conv5"].shape and back.stimulus_ids == ["a", "b", "c"]
+
+
+def test_static_models_are_recorded_once_and_recurrent_ones_always_unrolled():
+    from convrnn.features import extract_features
+    from convrnn.models import build
+
+    torch.manual_seed(0)
+    images = np.random.default_rng(1).integers(0, 255, (4, 32, 32, 3), dtype=np.uint8)
+    kw = dict(num_classes=4, width=0.125, image_size=32)
+    ff, rgc = build("ff_shallow", times=8, image_off=6, **kw), build("rgc_shallow", times=8, image_off=6, **kw)
+    assert ff.static and not rgc.static and build("rgc_shallow_minunroll", **kw).static
+    static = extract_features(ff, images, list("abcd"), times=26, image_off=10, static=True)
+    assert static.features["conv5"].shape[0] == 1 and set(static.index["time_course"]) == {"static"}
+    # the static response is the one-pass response: what the unrolled net shows once the image reached the layer
+    unrolled = extract_features(ff, images, list("abcd"), times=26, image_off=10, static=False)
+    np.testing.assert_allclose(static.features["conv5"][0], unrolled.features["conv5"][4], atol=1e-5)
+    assert unrolled.features["conv5"].shape[0] == 26
+    recurrent = extract_features(rgc, images, list("abcd"), times=26, image_off=10, static=True)
+    assert recurrent.features["conv5"].shape[0] == 26 and set(recurrent.index["time_course"]) == {"unrolled"}
+
+
+def test_pca_is_fitted_on_other_images_than_the_scored_ones():
+    from convrnn.features import extract_features, fit_pca_bases
+    from convrnn.models import build
+
+    torch.manual_seed(0)
+    rng = np.random.default_rng(2)
+    scored = rng.integers(0, 255, (6, 32, 32, 3), dtype=np.uint8)
+    pca_images = rng.integers(0, 120, (40, 32, 32, 3), dtype=np.uint8)       # a different image distribution
+    model = build("ff_shallow", num_classes=4, width=0.125, image_size=32)
+    kw = dict(times=26, image_off=10, static=True, layers=["conv2"])
+    reduced = extract_features(model, scored, list("abcdef"), pca_components=5, pca_images=pca_images, **kw)
+    raw = extract_features(model, scored, list("abcdef"), **kw)
+    (mean, comps, _), = fit_pca_bases(model, pca_images, ["conv2"], components=5, times=26, image_off=10, static=True,
+                                      batch_size=64, device="cpu", seed=0).values()
+    expected = (torch.as_tensor(raw.features["conv2"]) - mean) @ comps
+    np.testing.assert_allclose(reduced.features["conv2"], expected.numpy(), atol=1e-4)
+    (_, own, _), = fit_pca_bases(model, scored, ["conv2"], components=5, times=26, image_off=10, static=True,
+                                 batch_size=64, device="cpu", seed=0).values()
+    assert not torch.allclose(own.abs(), comps.abs(), atol=1e-2)          # a basis of the scored images differs
+    with pytest.raises(ValueError, match="needs PCA images"):
+        extract_features(model, scored, list("abcdef"), pca_components=5, **kw)
 
 
 # --- the repository stands alone -------------------------------------------------------------------------------------
@@ -414,60 +459,66 @@ def test_demo_ceiling_recovers_planted_reliability(demo):
     diff = np.abs(est - sites.loc[neural.sites["site"], "reliability"].to_numpy())
     assert np.median(diff) < 0.05 and diff.max() < 0.15, diff
     per_bin = pd.read_parquet(demo / "results/neural/ceiling.parquet")
-    assert len(per_bin) == len(neural.sites) * len(neural.bins) and per_bin["ceiling"].max() <= 1.0
+    lo, hi = yaml.safe_load((demo / "config/config.yaml").read_text())["neural"]["window_ms"]
+    in_window = ((neural.bins["time_bin_start_ms"] >= lo) & (neural.bins["time_bin_end_ms"] <= hi)).sum()
+    assert len(per_bin) == len(neural.sites) * in_window and per_bin["ceiling"].max() <= 1.0
 
 
 @pytest.mark.slow
 def test_demo_neural_fits_schema_and_sanity(demo):
     fits = pd.read_parquet(demo / "results/neural/fits/rgc_m.parquet")
-    for col in ["model", "layer", "layer_index", "model_step", "model_time_ms", "region", "site",
-                "time_bin_start_ms", "time_bin_end_ms", "r", "ceiling", "score"]:
+    for col in ["model", "layer", "layer_index", "time_course", "model_step", "model_time_ms", "region", "site",
+                "time_bin_start_ms", "time_bin_end_ms", "r", "r_splits", "ceiling", "score", "score_splits"]:
         assert col in fits.columns, col
-    summary = pd.read_parquet(demo / "results/neural/summary.parquet")
-    best = summary[summary["is_best_layer"] & summary["matched"]]
-    assert set(best["region"]) == {"V4", "IT"}
-    late = best[best["time_bin_start_ms"] >= 100].groupby(["model", "region"])["score"].mean()
-    # Every trained model predicts the sites once they respond; the bypassed RGC does so reliably and clearly.
-    assert (late > 0.02).all() and (late["rgc_m"] > 0.1).all(), late
     assert "imnetds" not in set(fits["layer"]), "the readout logits are no candidate area"
+    cfg = yaml.safe_load((demo / "config/config.yaml").read_text())
+    lo, hi = cfg["neural"]["window_ms"]
+    assert fits["time_bin_start_ms"].min() >= lo and fits["time_bin_end_ms"].max() <= hi
+    # the papers' time course: every model, feed-forward ones included, has a finite score in every bin the figure
+    # shows (those with a reliable ceiling), from the layer each split chose on its own training images
+    course = pd.read_parquet(demo / "results/neural/time_course.parquet")
+    shown = course[course["ceiling"] >= 0.1]
+    assert set(course["model"]) == set(cfg["models"]) and set(course["region"]) == {"V4", "IT"}
+    assert shown["score"].notna().all() and shown["score_sem"].notna().all(), shown[shown["score"].isna()]
+    assert shown.groupby(["model", "region"]).size().min() >= 10
+    assert set(course.loc[course["model"].str.startswith("ff"), "placement"]) == {"graded"}
+    late = shown[shown["time_bin_start_ms"] >= 100].groupby(["model", "region"])["score"].mean()
+    assert (late > 0.05).all(), late
+    # each area's committed layer responds across the window: a ConvRNN's is a recurrent (cell) layer
+    layers = pd.read_parquet(demo / "results/neural/layers.parquet")
+    committed = layers[layers["committed"]]
+    assert committed["responsive"].all()
+    recurrent = committed[~committed["model"].str.startswith("ff")]
+    assert set(recurrent["layer"]) <= {"conv3", "conv4", "conv5"}, recurrent
+    assert (committed[committed["model"].str.startswith("ff")].groupby(["model", "region"]).size() == 3).all()
 
 
 @pytest.mark.slow
 def test_demo_reproduces_the_papers_qualitative_claims(demo):
     """What the miniature shows of the papers' claims, read from the default run's own tables.
 
-    By construction: the ground-truth network integrates and recurs (tau 20-40 ms, lateral weights), so its sites keep
-    an image-specific response after the image goes off (100 ms); a feed-forward model's features stop varying with
-    the image once the gray screen has reached its layers, and it answers at one step for every image it solves, so
-    its OST consistency is undefined. Found (learned, not planted): (1) NeurIPS 2018: both ConvRNN families predict
-    the late responses better than the feed-forward family; (2) NC 2022 / Kar 2019: ConvRNN solution times vary from
-    image to image and the RGC family's follow the primate's (rho > 0), and the largest RGC solves most images;
-    (3) NC 2022: the most accurate feed-forward model is beaten by an RGC with no more units.
+    Found (learned, not planted): (1) NC 2022 Fig. 3: every model, feed-forward ones placed in time included, has
+    object solution times that follow the primate's (finite rho with a split error bar, in both conventions), the RGC
+    family's clearly (mean rho > 0.1); (2) NC 2022: the most accurate feed-forward model is beaten by an RGC with no
+    more units. Not found at this scale (reported in the closing notes, not asserted): ConvRNNs predicting the late
+    responses better than feed-forward models placed in time, matching the solution times better, or V4 and IT
+    mapping to clearly different depths (the synthetic areas are best fitted by the same middle layers).
     """
     cfg = yaml.safe_load((demo / "config/config.yaml").read_text())
     family = {m: spec["arch"].split("_")[0] for m, spec in cfg["models"].items()}   # rgc / timedecay / ff
     assert set(family.values()) == {"rgc", "timedecay", "ff"} and sum(f == "ff" for f in family.values()) == 3
 
-    summary = pd.read_parquet(demo / "results/neural/summary.parquet")
-    best = summary[summary["is_best_layer"] & summary["matched"] & (summary["time_bin_start_ms"] >= 100)]
-    # a bin where a model's features no longer vary with the image (r undefined) explains none of the variance
-    late = best.fillna({"region_score": 0.0}).groupby(["region", "model"])["region_score"].mean().unstack()
-    by_family = late.T.groupby(family).mean().T                                   # region x family
-    assert (by_family["rgc"] > by_family["ff"] + 0.05).all(), late
-    assert (by_family["timedecay"] > by_family["ff"] + 0.05).all(), late
-
-    behavior = pd.read_parquet(demo / "results/behavior/summary.parquet").set_index("model")
-    recurrent = [m for m, f in family.items() if f != "ff"]
-    assert np.isfinite(behavior.loc[recurrent, "rho"]).all(), behavior
-    assert behavior.loc[[m for m, f in family.items() if f == "rgc"], "rho"].mean() > 0.1, behavior
-    assert behavior.loc[[m for m, f in family.items() if f == "ff"], "rho"].isna().all(), behavior
-    solved = behavior["n_images"] - behavior["n_model_nan"]
-    assert solved["rgc_l"] > behavior.loc["rgc_l", "n_images"] / 2, solved
+    behavior = pd.read_parquet(demo / "results/behavior/summary.parquet")
+    assert set(behavior["convention"]) == {"brainscore", "nayebi2022"}
+    assert len(behavior) == 2 * len(family)
+    assert np.isfinite(behavior[["rho", "rho_sem"]]).all().all(), behavior
+    rgc = behavior[behavior["model"].map(family) == "rgc"]
+    assert rgc.groupby("convention")["rho"].mean().min() > 0.1, rgc
 
     task = pd.read_parquet(demo / "results/training/summary.parquet").set_index("model")
     ff_best = task.loc[[m for m, f in family.items() if f == "ff"], "val_top1"].idxmax()
-    rgc = task.loc[[m for m, f in family.items() if f == "rgc"]]
-    smaller = rgc[rgc["n_units"] <= task.loc[ff_best, "n_units"]]
+    rgc_task = task.loc[[m for m, f in family.items() if f == "rgc"]]
+    smaller = rgc_task[rgc_task["n_units"] <= task.loc[ff_best, "n_units"]]
     assert smaller["val_top1"].max() > task.loc[ff_best, "val_top1"], task[["val_top1", "n_units", "n_params"]]
 
 

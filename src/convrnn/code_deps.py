@@ -76,7 +76,9 @@ class CodeIndex:
     """Import graph of the package under ``src_root`` (the directory that holds ``convrnn/``).
 
     With a ``cache_dir``, answers are kept in ``code-deps.json`` there for as long as no package file changes
-    (size and mtime of every module): a dry run then parses nothing.
+    (size and mtime of every module) and the package stays where it is: a dry run then parses nothing. Answers are
+    stored relative to ``src_root``, so a cache copied along with a run (``cp -a``) never hands out another
+    checkout's paths.
     """
 
     def __init__(self, src_root: str | Path, cache_dir: str | Path | None = None):
@@ -86,7 +88,7 @@ class CodeIndex:
         self._memo: dict | None = None
 
     def _signature(self) -> str:
-        h = hashlib.sha1()
+        h = hashlib.sha1(f"{self.src_root}\0".encode())
         for path in sorted((self.src_root / PACKAGE).rglob("*.py")):
             st = path.stat()
             h.update(f"{path.relative_to(self.src_root)}\0{st.st_mtime_ns}\0{st.st_size}\0".encode())
@@ -101,12 +103,12 @@ class CodeIndex:
             stored = json.loads(cache.read_text()) if cache.is_file() else {}
             self._memo = stored if stored.get("signature") == signature else {"signature": signature, "answers": {}}
         if key not in self._memo["answers"]:
-            self._memo["answers"][key] = [str(f) for f in compute()]
+            self._memo["answers"][key] = [str(f.relative_to(self.src_root)) for f in compute()]
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = cache.with_suffix(f".tmp{os.getpid()}")
             tmp.write_text(json.dumps(self._memo))
             os.replace(tmp, cache)
-        return [Path(f) for f in self._memo["answers"][key]]
+        return [self.src_root / f for f in self._memo["answers"][key]]
 
     @lru_cache(maxsize=None)
     def _file(self, module: str) -> tuple[Path, bool] | None:

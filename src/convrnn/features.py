@@ -2,9 +2,16 @@
 
 Storage: :mod:`convrnn.feature_sets` (torch-free, for the jobs that only read features).
 
-PCA: fitted per layer on the rows (image, step) of a seeded subset of the stimuli, pooling all steps so that one
-basis serves every time step (features stay comparable across time). Brain-Score likewise reduces large layers by
-PCA before regression; here the basis is fit on the stimulus set itself (no ImageNet pass is available offline).
+Time: a recurrent model is unrolled biologically over the neural presentation (image on for ``image_off`` steps,
+then gray; ``time_course = "unrolled"``, T steps). A static model (feed-forward, or trained as a static map:
+``model.static``) can instead be recorded once, as its response to the image (``time_course = "static"``, T = 1);
+how those static features are placed on the neural time axis (every bin, or successive layers over successive bins)
+is decided downstream (``convrnn.neural.placement``), so changing it re-extracts nothing.
+
+PCA (docs/references.md, Neural metrics): per layer, a basis fitted on images that are never scored (Brain-Score
+fits its layer PCA on ImageNet validation images; offline, the generated training images), one row per PCA image at
+one seeded random step of the presentation (all steps pooled, so one basis serves every step and features stay
+comparable across time), then applied to every step of the scored images.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ from convrnn.data.stimuli import normalize
 from convrnn.feature_sets import FeatureSet
 
 log = logging.getLogger(__name__)
+TIME_COURSES = ("unrolled", "static")
 
 
 def _batches(n: int, batch_size: int):
@@ -27,9 +35,11 @@ def _batches(n: int, batch_size: int):
 
 
 @torch.no_grad()
-def _unroll_batch(model, images_uint8: np.ndarray, sl: slice, times: int, image_off: int, layers, device):
+def _record_batch(model, images_uint8: np.ndarray, sl: slice, times: int, image_off: int, layers, device,
+                  static: bool):
     x = normalize(images_uint8[sl]).to(device)
-    out = model.unroll(x, times=times, image_off=image_off, record=list(layers))
+    out = (model.static_response(x, record=list(layers)) if static
+           else model.unroll(x, times=times, image_off=image_off, record=list(layers)))
     feats = {k: v.flatten(2).float().cpu() for k, v in out.features.items()}  # (T, B, D)
     return feats, out.logits.float().cpu()
 
@@ -47,6 +57,26 @@ def _fit_pca(rows: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch
     return mean.float(), v[:, :k].float(), explained
 
 
+def fit_pca_bases(model, pca_images: np.ndarray, layers: Sequence[str], *, components: int, times: int,
+                  image_off: int, static: bool, batch_size: int, device, seed: int) -> dict:
+    """Per layer wider than ``components``: (mean, components, explained variance) fitted on ``pca_images``, one row
+    per image at a seeded random step (the whole presentation pooled)."""
+    steps = 1 if static else times
+    pick = np.random.default_rng([seed, 7]).integers(0, steps, len(pca_images))
+    rows: dict[str, list[torch.Tensor]] = {l: [] for l in layers}
+    for sl in _batches(len(pca_images), batch_size):
+        feats, _ = _record_batch(model, pca_images, sl, times, image_off, layers, device, static)
+        idx = torch.as_tensor(pick[sl])
+        for l in layers:
+            rows[l].append(feats[l][idx, torch.arange(len(idx))])               # (B, D)
+    bases = {}
+    for l in layers:
+        r = torch.cat(rows[l])
+        if r.shape[1] > components:
+            bases[l] = _fit_pca(r, components, seed)
+    return bases
+
+
 def extract_features(
     model: torch.nn.Module,
     images_uint8: np.ndarray,
@@ -55,45 +85,41 @@ def extract_features(
     times: int,
     image_off: int,
     layers: Sequence[str] | None = None,
+    static: bool = False,
     batch_size: int = 64,
     pca_components: int = 0,
-    pca_fit_images: int = 1000,
+    pca_images: np.ndarray | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
 ) -> FeatureSet:
+    """Features of ``layers`` (default all) on the images. ``static``: record a static model (``model.static``) once
+    (T=1) instead of unrolling it; recurrent models are always unrolled. ``pca_images``: uint8 images the PCA basis is
+    fitted on (required when ``pca_components > 0``; never the scored images)."""
     if len(stimulus_ids) != len(images_uint8):
         raise ValueError(f"{len(stimulus_ids)} stimulus ids for {len(images_uint8)} images")
     layers = list(model.layer_names if layers in (None, "all") else layers)
     unknown = [l for l in layers if l not in model.layer_names]
     if unknown:
         raise ValueError(f"features.layers: unknown layer(s) {unknown}; model has {model.layer_names}")
+    if pca_components > 0 and (pca_images is None or not len(pca_images)):
+        raise ValueError("features.pca_components > 0 needs PCA images (never the scored stimuli)")
+    static = bool(static and getattr(model, "static", False))
     model = model.to(device).eval()
     n = len(images_uint8)
+    steps = 1 if static else times
 
-    # Pass 1 (only with PCA): fit a per-layer basis on a seeded subset of images, all steps pooled.
-    bases: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = {}
+    bases = {}
     if pca_components > 0:
-        fit_idx = np.sort(np.random.default_rng(seed).permutation(n)[: min(n, pca_fit_images)])
-        fit_images = images_uint8[fit_idx]
-        rows: dict[str, list[torch.Tensor]] = {l: [] for l in layers}
-        for sl in _batches(len(fit_idx), batch_size):
-            feats, _ = _unroll_batch(model, fit_images, sl, times, image_off, layers, device)
-            for l in layers:
-                rows[l].append(feats[l].reshape(-1, feats[l].shape[-1]))
-        for l in layers:
-            r = torch.cat(rows[l])
-            if r.shape[1] > pca_components:
-                bases[l] = _fit_pca(r, pca_components, seed)
-        del rows
+        bases = fit_pca_bases(model, pca_images, layers, components=pca_components, times=times, image_off=image_off,
+                              static=static, batch_size=batch_size, device=device, seed=seed)
 
-    # Pass 2: every image, projected.
     out: dict[str, np.ndarray] = {}
     raw_dims: dict[str, int] = {}
     logits = None
     for sl in _batches(n, batch_size):
-        feats, lg = _unroll_batch(model, images_uint8, sl, times, image_off, layers, device)
+        feats, lg = _record_batch(model, images_uint8, sl, times, image_off, layers, device, static)
         if logits is None:
-            logits = np.empty((times, n, lg.shape[-1]), np.float32)
+            logits = np.empty((steps, n, lg.shape[-1]), np.float32)
         logits[:, sl] = lg.numpy()
         for l in layers:
             f = feats[l]
@@ -102,7 +128,7 @@ def extract_features(
                 mean, comps, _ = bases[l]
                 f = (f - mean) @ comps
             if l not in out:
-                out[l] = np.empty((times, n, f.shape[-1]), np.float32)
+                out[l] = np.empty((steps, n, f.shape[-1]), np.float32)
             out[l][:, sl] = f.numpy()
 
     index = pd.DataFrame(
@@ -111,12 +137,13 @@ def extract_features(
                 "layer": l,
                 "layer_index": model.layer_names.index(l),
                 "model_step": t,
+                "time_course": "static" if static else "unrolled",
                 "n_features": out[l].shape[-1],
                 "n_raw_features": raw_dims[l],
                 "pca_explained_variance": bases[l][2] if l in bases else 1.0,
             }
             for l in layers
-            for t in range(times)
+            for t in range(steps)
         ]
     )
     return FeatureSet(out, logits, index, list(stimulus_ids))

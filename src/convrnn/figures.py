@@ -25,9 +25,9 @@ sns.set_theme(context="paper", style="ticks", font_scale=1.1)
 #: Which paper analysis each figure reproduces (figure numbers are not given: we could not check them).
 PAPER = {
     "task": "NeurIPS 2018: ImageNet-style task performance of cell types vs parameters",
-    "neural": "NeurIPS 2018: neural predictivity over time (best layer per area)",
-    "best_layer": "NeurIPS 2018: model layer best matching each area",
-    "behavior": "NC 2022: object solution times (Kar et al. 2019)",
+    "neural": "NeurIPS 2018 / NC 2022: neural predictivity over time (layer chosen per area)",
+    "best_layer": "NeurIPS 2018 / NC 2022: model layer best matching each area (time-averaged fit)",
+    "behavior": "NC 2022 Fig. 3: object solution times against IT (Kar et al. 2019)",
     "pareto": "NC 2022: performance vs network size (Pareto fronts)",
     "dynamics": "Kunin et al.: anomalous diffusion late in training",
     "search": "NeurIPS 2018: architecture search (TPE)",
@@ -155,53 +155,71 @@ def plot_task(summary: pd.DataFrame, metrics: pd.DataFrame, styles, paths) -> No
 MIN_CEILING = 0.1   # bins whose region ceiling is below this carry no reliable signal: their ceiled scores explode
 
 
-def plot_neural_over_time(summary: pd.DataFrame, styles, paths) -> None:
-    """Region score of each model's best layer per region vs neural time bin (each bin scored with the model step of
-    the same interval); error bars: standard error over the cross-validation splits where the table has them. Bins
-    whose region ceiling is below ``MIN_CEILING`` are left out (noted on the figure)."""
-    d = summary[summary["matched"] & summary["is_best_layer"]]
-    ceiling = d["brainscore_ceiling"].fillna(d["ceiling"]) if "brainscore_ceiling" in d else d["ceiling"]
-    n_dropped = d.loc[ceiling < MIN_CEILING, ["region", "time_bin_start_ms"]].drop_duplicates().shape[0]
-    d = d[ceiling >= MIN_CEILING]
+def plot_neural_over_time(course: pd.DataFrame, styles, paths, *, window_ms=None, selection_window_ms=(70, 170),
+                          placement: str = "graded") -> None:
+    """(top) Each model's noise-corrected predictivity per region vs neural time bin, (bottom) its mean over the shown
+    bins, from the time course table: each split's scores from the layer chosen on that split's training images;
+    static models placed in time by ``placement``; error bars: standard error over the cross-validation splits. Bins
+    whose region ceiling is below ``MIN_CEILING`` are left out (named on the figure)."""
+    d = course.copy()
+    low = d["ceiling"] < MIN_CEILING
+    dropped = d.loc[low, ["region", "time_bin_start_ms"]].drop_duplicates()
+    d = d[~low]
     regions = sorted(d["region"].unique())
     order = _order(styles, d["model"].unique())
-    fig, axes = plt.subplots(1, len(regions), figsize=(5 * len(regions) + 1.5, 3.8), squeeze=False, sharey=True)
-    for ax, region in zip(axes[0], regions):
+    fig, axes = plt.subplots(2, len(regions), figsize=(5 * len(regions) + 1.5, 7), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.6, 1]})
+    for ax, bar_ax, region in zip(axes[0], axes[1], regions):
         r = d[d["region"] == region]
+        means = []
         for model in order:
             m = r[r["model"] == model].sort_values("time_bin_start_ms")
             st = styles.get(model, {"color": "0.5", "marker": "o"})
-            err = m["region_score_sem"] if "region_score_sem" in m else None
-            ax.errorbar(m["time_bin_start_ms"], m["region_score"], yerr=err, color=st["color"], marker=st["marker"],
-                        ms=4, lw=1.2, capsize=2, label=model)
+            label = model if (m["placement"] == "unrolled").all() else f"{model} ({m['placement'].iloc[0]})"
+            ax.errorbar(m["time_bin_start_ms"], m["score"], yerr=m["score_sem"], color=st["color"],
+                        marker=st["marker"], ms=4, lw=1.2, capsize=2, label=label)
+            means.append((model, m["score"].mean(), np.sqrt((m["score_sem"] ** 2).mean() / max(len(m), 1))))
         ax.set(title=region, xlabel="time bin start (ms after image onset)", ylabel="noise-corrected predictivity")
+        x = np.arange(len(means))
+        bar_ax.bar(x, [v for _, v, _ in means], yerr=[e for _, _, e in means], capsize=2, edgecolor="k",
+                   linewidth=0.4, color=[styles.get(mo, {"color": "0.6"})["color"] for mo, _, _ in means])
+        bar_ax.set_xticks(x, [mo for mo, _, _ in means], rotation=60, ha="right", fontsize=7)
+        bar_ax.set(ylabel="mean over the shown bins")
     _legend_outside(axes[0][-1])
-    if n_dropped:
-        fig.text(0.01, -0.02, f"{n_dropped} region x bin(s) with ceiling < {MIN_CEILING} left out", fontsize=7)
+    shown = f"bins {window_ms[0]:g}-{window_ms[1]:g} ms (neural.window_ms)" if window_ms else "every bin of the data"
+    note = (f"{shown}; each area's layer chosen per split on responses averaged over {selection_window_ms[0]:g}-"
+            f"{selection_window_ms[1]:g} ms of that split's training images; feed-forward models: {placement} "
+            "placement")
+    if len(dropped):
+        low_bins = ", ".join(f"{g} {', '.join(f'{t:g}' for t in sorted(b['time_bin_start_ms']))}"
+                             for g, b in dropped.groupby("region"))
+        note += f"\nnot shown (region ceiling < {MIN_CEILING}: no reliable signal): {low_bins} ms"
+    fig.text(0.01, -0.03, note, fontsize=7, va="top")
     fig.suptitle(PAPER["neural"], fontsize=10)
     sns.despine(fig)
+    fig.tight_layout()
     save_figure(fig, paths)
 
 
-def plot_best_layer(summary: pd.DataFrame, styles, paths) -> None:
-    """Time-averaged region-level r (matched steps; what ``is_best_layer`` ranks) of every layer, per region and
-    model; best layer circled."""
-    d = summary[summary["matched"]].groupby(["model", "region", "layer", "layer_index"], as_index=False).agg(
-        score=("region_r", "mean"), best=("is_best_layer", "first"))
-    regions = sorted(d["region"].unique())
-    order = _order(styles, d["model"].unique())
+def plot_best_layer(layers: pd.DataFrame, styles, paths, *, selection_window_ms=(70, 170)) -> None:
+    """Selection score of every layer (time-averaged fit, mean over the splits' training images, error: s.e.m. over
+    splits), per region and model; the layer(s) each model commits to the area (chosen on all images) circled."""
+    regions = sorted(layers["region"].unique())
+    order = _order(styles, layers["model"].unique())
     fig, axes = plt.subplots(1, len(regions), figsize=(5 * len(regions) + 1.5, 3.8), squeeze=False, sharey=True)
     for ax, region in zip(axes[0], regions):
-        r = d[d["region"] == region].sort_values("layer_index")
+        r = layers[layers["region"] == region].sort_values("layer_index")
         for model in order:
             m = r[r["model"] == model]
             st = styles.get(model, {"color": "0.5", "marker": "o"})
-            ax.plot(m["layer_index"], m["score"], color=st["color"], marker=st["marker"], ms=4, lw=1.2, label=model)
-        best = r[r["best"]]
+            ax.errorbar(m["layer_index"], m["score"], yerr=m["score_sem"], color=st["color"], marker=st["marker"],
+                        ms=4, lw=1.2, capsize=2, label=model)
+        best = r[r["committed"]]
         ax.scatter(best["layer_index"], best["score"], s=140, facecolors="none", edgecolors="k", zorder=5)
         ticks = r.drop_duplicates("layer_index")
         ax.set_xticks(ticks["layer_index"], ticks["layer"], rotation=45)
-        ax.set(title=f"{region}: best layer circled", xlabel="layer", ylabel="time-averaged r (region)")
+        ax.set(title=f"{region}: committed layer circled", xlabel="layer",
+               ylabel=f"r, responses averaged {selection_window_ms[0]:g}-{selection_window_ms[1]:g} ms")
     _legend_outside(axes[0][-1])
     fig.suptitle(PAPER["best_layer"], fontsize=10)
     sns.despine(fig)
@@ -209,36 +227,56 @@ def plot_best_layer(summary: pd.DataFrame, styles, paths) -> None:
 
 
 def plot_behavior(summary: pd.DataFrame, per_image: pd.DataFrame, styles, paths) -> None:
-    """(a) OST consistency per model with the noise ceiling (error bars: spread over splits where the table has it);
-    (b) model vs primate solution time, best model."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [1.4, 1]})
-    s = summary.set_index("model").loc[_order(styles, summary["model"].unique())].reset_index()
-    x = np.arange(len(s))
-    err = s["rho_sem"] if "rho_sem" in s else None
-    colors = [styles.get(m, {"color": "0.6"})["color"] for m in s["model"]]
-    axes[0].bar(x, s["rho"], yerr=err, color=colors, edgecolor="k", linewidth=0.4, capsize=2)
-    if "ceiling" in s and s["ceiling"].notna().any():
-        ceiling = float(s["ceiling"].iloc[0])
-        axes[0].axhline(ceiling, ls="--", c="k", lw=1)
-        axes[0].annotate("noise ceiling", (1, ceiling), xycoords=("axes fraction", "data"), xytext=(0, -3),
-                         textcoords="offset points", ha="right", va="top", fontsize=7)
-    n_images = s["n_images"] if "n_images" in s else None
-    for i, row in enumerate(s.itertuples()):
-        solved = f"{row.n_images - row.n_model_nan}/{row.n_images}" if n_images is not None else f"-{row.n_model_nan}"
-        if not np.isfinite(row.rho):   # e.g. a feedforward model: one solution time for every image it solves
-            solved += " (rho undefined)"
-        axes[0].annotate(solved, (i, 0), xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
-                         fontsize=6, rotation=90)
-    axes[0].set_xticks(x, s["model"], rotation=60, ha="right", fontsize=7)
-    axes[0].set(ylabel="Spearman rho (OST)", title="OST consistency (images solved in bars)")
-    best = s.sort_values("rho", ascending=False)["model"].iloc[0]
-    d = per_image[per_image["model"] == best]
-    st = styles.get(best, {"color": "0.3", "marker": "o"})
-    axes[1].scatter(d["target_ost_ms"], d["model_ost_ms"], s=12, color=st["color"], marker=st["marker"])
-    axes[1].set(xlabel="primate OST (ms after image onset)", ylabel=f"{best} OST (ms after image onset)",
-                title="Per-image solution times, best model")
+    """OST consistency of every model (rho with its standard error over the 10 splits), per convention in the
+    summary: NC 2022's axes (rho against the fraction of IT-solved images the model solves) and Brain-Score's (rho
+    per model against the Kar2019 ceiling); and the per-image solution times of the most consistent model (mean and
+    s.e.m. over the splits it was a test image in) against IT's."""
+    conventions = [c for c in ("nayebi2022", "brainscore") if c in set(summary["convention"])]
+    fig, axes = plt.subplots(1, len(conventions) + 1, figsize=(5.2 * (len(conventions) + 1) + 1.5, 4.2),
+                             squeeze=False)
+    axes = axes[0]
+    for ax, convention in zip(axes, conventions):
+        d = summary[summary["convention"] == convention].set_index("model")
+        d = d.loc[_order(styles, d.index)]
+        if convention == "nayebi2022":
+            for model, row in d.iterrows():
+                st = styles.get(model, {"color": "0.5", "marker": "o"})
+                ax.errorbar(row["fraction_it_solved"], row["rho"], yerr=row["rho_sem"], color=st["color"],
+                            marker=st["marker"], ms=7, mec="k", mew=0.4, capsize=2, ls="none", label=model)
+            ax.set(xlabel="fraction of IT-solved images the model solves", ylabel="Spearman rho with IT OST",
+                   title="NC 2022 (linear SVM, 70-260 ms)")
+            ax.axhline(0, color="0.6", lw=0.6)
+            _legend_outside(ax) if len(conventions) == 1 else None
+        else:
+            x = np.arange(len(d))
+            ax.bar(x, d["rho"], yerr=d["rho_sem"], capsize=2, edgecolor="k", linewidth=0.4,
+                   color=[styles.get(m, {"color": "0.6"})["color"] for m in d.index])
+            if d["ceiling"].notna().any():
+                ceiling = float(d["ceiling"].dropna().iloc[0])
+                ax.axhline(ceiling, ls="--", c="k", lw=1)
+                ax.annotate("Kar2019 ceiling", (1, ceiling), xycoords=("axes fraction", "data"), xytext=(0, -3),
+                            textcoords="offset points", ha="right", va="top", fontsize=7)
+            undefined = [m for m in d.index if not np.isfinite(d.loc[m, "rho"])]
+            ax.set_xticks(x, [f"{m} (undefined)" if m in undefined else m for m in d.index], rotation=60,
+                          ha="right", fontsize=7)
+            ax.set(ylabel="Spearman rho (mean over splits)", title="Brain-Score OSTCorrelation (70-250 ms)")
+    headline = conventions[0]
+    d = summary[summary["convention"] == headline].dropna(subset=["rho"])
+    ax = axes[-1]
+    if len(d):
+        best = d.sort_values("rho", ascending=False)["model"].iloc[0]
+        img = per_image[(per_image["model"] == best) & (per_image["convention"] == headline)]
+        img = img[np.isfinite(img["model_ost_ms"]) & np.isfinite(img["target_ost_ms"])]
+        st = styles.get(best, {"color": "0.3", "marker": "o"})
+        ax.errorbar(img["target_ost_ms"], img["model_ost_ms"], yerr=img["model_ost_sem_ms"], fmt=st["marker"],
+                    color=st["color"], ms=3, lw=0.6, alpha=0.8, capsize=0)
+        ax.set(xlabel="IT object solution time (ms)", ylabel=f"{best} solution time (ms)",
+               title=f"Per image, most consistent model ({headline})")
+    if "nayebi2022" in conventions:
+        _legend_outside(axes[0])
     fig.suptitle(PAPER["behavior"], fontsize=10)
     sns.despine(fig)
+    fig.tight_layout()
     save_figure(fig, paths)
 
 
@@ -247,7 +285,8 @@ def plot_pareto(summary: pd.DataFrame, styles, paths) -> None:
     (the best performance it reaches at a given size) in the family's darkest shade."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     family = summary["model"].map(lambda m: styles.get(m, {}).get("family", m))
-    for ax, col, label in zip(axes, ["n_params", "n_units"], ["parameters", "units (neurons, each counted once)"]):
+    units = "units (each node's output after its pooling, counted once)"
+    for ax, col, label in zip(axes, ["n_params", "n_units"], ["parameters", units]):
         _scatter_models(ax, summary, col, "val_top1", styles)
         for fam in family.unique():
             members = summary[family == fam]

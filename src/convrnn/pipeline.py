@@ -27,11 +27,22 @@ def build_from_spec(spec: Mapping[str, Any] | str, num_classes: int) -> torch.nn
 
 
 def load_trained(spec, num_classes: int, weights_path: str | Path) -> torch.nn.Module:
+    """The model of ``spec`` with the weights at ``weights_path``; any mismatch is an error naming that file."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    spec = json.loads(spec) if isinstance(spec, str) else spec
     model = build_from_spec(spec, num_classes)
-    state = load_file(str(weights_path))
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        state = load_file(str(weights_path))
+    except SafetensorError as e:  # a truncated or overwritten file: safetensors' message does not name it
+        raise ValueError(f"{weights_path}: not a readable safetensors file ({e})") from e
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # shapes differ: another model's weights
+        first = str(e).strip().splitlines()[-1].strip()
+        raise ValueError(f"{weights_path}: the weights of another model, not of {spec['arch']} with "
+                         f"{spec.get('overrides')} ({first})") from e
     if missing or unexpected:
         raise ValueError(f"{weights_path}: weights do not match the model spec (missing {missing[:5]}, unexpected {unexpected[:5]})")
     return model.eval()

@@ -1,4 +1,7 @@
-"""Rule extract_features: features of every recorded layer x model step on one stimulus set."""
+"""Rule extract_features: features of every recorded layer x model step on one stimulus set (PCA fitted on images
+that are never scored)."""
+import numpy as np
+
 from convrnn.data.stimuli import load_stimuli
 from convrnn.feature_sets import save_feature_set
 from convrnn.features import extract_features
@@ -6,13 +9,20 @@ from convrnn.pipeline import load_trained, resolve_device
 from convrnn.workflow import setup_script
 
 log = setup_script(snakemake, use_torch=True)
-p = snakemake.params
-model = load_trained(p.spec, p.num_classes, snakemake.input.weights)
-images, meta = load_stimuli(snakemake.input.images, snakemake.input.meta)
+p, inp = snakemake.params, snakemake.input
+model = load_trained(p.spec, p.num_classes, inp.weights)
+images, meta = load_stimuli(inp.images, inp.meta)
+pca_images = None
+if p.features["pca_components"]:
+    pool, _ = load_stimuli(inp.pca_images, inp.pca_meta)
+    pick = np.random.default_rng(p.seed).permutation(len(pool))[: p.features["pca_images"]]
+    pca_images = pool[np.sort(pick)]
 fs = extract_features(
-    model, images, meta["stimulus_id"].tolist(), times=p.times, image_off=p.image_off,
+    model, images, meta["stimulus_id"].tolist(), times=p.times, image_off=p.image_off, static=p.static,
     layers=p.features.get("layers", "all"), batch_size=p.features.get("batch_size", 64),
-    pca_components=p.features.get("pca_components", 0), device=resolve_device(p.device), seed=p.seed,
+    pca_components=p.features["pca_components"], pca_images=pca_images, device=resolve_device(p.device),
+    seed=p.seed,
 )
 save_feature_set(fs, snakemake.output.tensors, snakemake.output.index, snakemake.wildcards.model)
-log.info("%s: %d layers x %d steps x %d images", snakemake.wildcards.model, len(fs.features), p.times, len(meta))
+log.info("%s: %d layers x %d steps (%s) x %d images", snakemake.wildcards.model, len(fs.features),
+         fs.logits.shape[0], fs.index["time_course"].iloc[0], len(meta))

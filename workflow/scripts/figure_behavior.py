@@ -1,4 +1,4 @@
-"""Rule figure_behavior: OST consistency per model and per-image solution times."""
+"""Rule figure_behavior: OST consistency per model and convention, and per-image solution times."""
 import pandas as pd
 
 from convrnn.figures import model_styles, plot_behavior

@@ -1,7 +1,9 @@
-"""Rule figure_best_layer: time-averaged predictivity per layer; best layer per region and model."""
+"""Rule figure_best_layer: each layer's fit to time-averaged responses per region and model; committed layers."""
 from convrnn.figures import model_styles, plot_best_layer
 from convrnn.io import read_parquet
 from convrnn.workflow import setup_script
 
 setup_script(snakemake)
-plot_best_layer(read_parquet(snakemake.input.summary), model_styles(snakemake.params.arches), snakemake.output)
+p = snakemake.params
+plot_best_layer(read_parquet(snakemake.input.layers), model_styles(p.arches), snakemake.output,
+                selection_window_ms=p.selection_window_ms)

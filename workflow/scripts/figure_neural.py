@@ -1,7 +1,9 @@
-"""Rule figure_neural: neural predictivity over time per region and model."""
+"""Rule figure_neural: neural predictivity over time per region and model (the papers' time course)."""
 from convrnn.figures import model_styles, plot_neural_over_time
 from convrnn.io import read_parquet
 from convrnn.workflow import setup_script
 
 setup_script(snakemake)
-plot_neural_over_time(read_parquet(snakemake.input.summary), model_styles(snakemake.params.arches), snakemake.output)
+p = snakemake.params
+plot_neural_over_time(read_parquet(snakemake.input.time_course), model_styles(p.arches), snakemake.output,
+                      window_ms=p.window_ms, selection_window_ms=p.selection_window_ms, placement=p.placement)

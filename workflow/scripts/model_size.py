@@ -1,4 +1,5 @@
-"""Rule model_size: parameters and units (output activations of every node, each counted once)."""
+"""Rule model_size: parameters and units (activations of every node, each counted once: at its output, the default
+unit count, and before its max-pool)."""
 import json
 
 import pandas as pd
@@ -15,6 +16,7 @@ row = {
     "model": snakemake.wildcards.model,
     "n_params": count_params(model),
     "n_units": count_units(model, p.image_size),
+    "n_units_pre_pool": count_units(model, p.image_size, "pre_pool"),
     "image_size": p.image_size,
 }
 write_parquet(pd.DataFrame([row]), snakemake.output[0])

@@ -1,10 +1,11 @@
-"""Rule object_solution_times: per-image solution time of a decoder on the model's top layer over time."""
+"""Rule object_solution_times: per-image solution times of a decoder on the model's IT layer(s), per convention."""
 from convrnn.neural.ost_job import object_solution_times_job
 from convrnn.workflow import setup_script
 
-setup_script(snakemake)
-p, inp = snakemake.params, snakemake.input
-object_solution_times_job(inp.features, inp.index, inp.meta, inp.behavior, snakemake.output[0],
-                          model=snakemake.wildcards.model, layer=p.behavior.get("layer", "top"), step_ms=p.step_ms,
-                          latency_offset_ms=p.latency_offset_ms, seed=p.seed,
-                          decoder_c=p.behavior["decoder_c"])  # the schema default is Brain-Score's 1e-3
+setup_script(snakemake, use_torch=True)   # the torch decoder: one thread per job (measured faster than two)
+p, inp, out = snakemake.params, snakemake.input, snakemake.output
+object_solution_times_job(inp.features, inp.index, inp.meta, inp.behavior, inp.selection, out.per_image,
+                          scores_out=out.scores, model=snakemake.wildcards.model,
+                          conventions=p.behavior["conventions"], classifiers=p.behavior["classifier"],
+                          placement=p.placement, graded_layers=p.graded_layers, step_ms=p.step_ms,
+                          latency_offset_ms=p.latency_offset_ms, ceiling=p.behavior["ceiling"])

@@ -29,6 +29,7 @@ import xarray as xr
 
 from convrnn.data.brainscore_catalog import (FAULTY_SITES, TIME_ALIGN_MODES, CatalogEntry, aligned_step_bins,
                                              lookup, model_step_bins, time_align_kwargs, time_align_weights)
+from convrnn.data.staged import check_cache_file, sha1_of
 from convrnn.io import atomic_path, write_parquet
 
 log = logging.getLogger(__name__)
@@ -41,14 +42,6 @@ _CHUNK = 1 << 20
 
 
 # --------------------------------------------------------------------------------------------- fetch
-def sha1_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        while block := f.read(_CHUNK):
-            h.update(block)
-    return h.hexdigest()
-
-
 def brainio_home() -> Path:
     """Brain-Score's cache root: ``$BRAINIO_HOME``, default ``~/.brainio``."""
     return Path(os.path.expanduser(os.environ.get("BRAINIO_HOME", "~/.brainio")))
@@ -76,8 +69,9 @@ def fetch(entry: str | CatalogEntry, cache_dir: str | os.PathLike, *,
           opener: Callable | None = None, timeout_s: float = 60.0) -> Path:
     """Return ``cache_dir/<filename>`` holding the entry's file, with its sha1 verified.
 
-    Order: (1) a correct file already in ``cache_dir``; (2) a correct pre-staged Brain-Score cache file
-    (``staged_paths``: ``$BRAINIO_HOME/<sha1>/<file>`` or ``$BRAINIO_HOME/<file stem>/<file>``), linked into
+    Order: (1) a file already in ``cache_dir``: returned if its sha1 is right, refused (``StagedFileError``, the file
+    left as it is) otherwise, since it may be a copy someone staged by hand; (2) a correct pre-staged Brain-Score
+    cache file (``staged_paths``: ``$BRAINIO_HOME/<sha1>/<file>`` or ``$BRAINIO_HOME/<file stem>/<file>``), linked into
     ``cache_dir`` rather than copied (assemblies are GBs); a staged file with the wrong sha1 is refused (logged,
     named in any later error, and left where it is); (3) a streamed download of ``entry.url`` to a temp file,
     moved into place only when its length and sha1 match. ``opener(url, timeout=...)`` returns a response with
@@ -87,11 +81,8 @@ def fetch(entry: str | CatalogEntry, cache_dir: str | os.PathLike, *,
     entry = lookup(entry) if isinstance(entry, str) else entry
     target = Path(cache_dir) / entry.filename
     if target.exists():
-        actual = sha1_of(target)
-        if actual == entry.sha1:
-            return target
-        log.warning("%s: sha1 %s != expected %s; fetching again", target, actual, entry.sha1)
-        target.unlink()
+        check_cache_file(target, entry=entry)
+        return target
 
     refused = []
     for staged in staged_paths(entry):

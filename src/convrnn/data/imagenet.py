@@ -393,3 +393,29 @@ def imagenet_datasets(root: str | os.PathLike, *, image_size: int = 224, resize_
     val = ImageNetFolder(tree.data_dir / "val", _samples(tree.val, wnids, subset_per_class), wnids,
                          evaluate, class_names)
     return train, val
+
+
+def pca_image_table(root: str | os.PathLike, n_images: int = 1000):
+    """ImageNet validation images the feature PCA is fitted on (as Brain-Score fits its layer PCA on 1000 validation
+    images): one per class in sorted-wnid order (each class's first file), cycling through the classes for more than
+    one per class. Columns ``stimulus_id`` (file stem), ``object``, ``object_id``, ``category`` (the wnid and its
+    index), ``image_path``."""
+    import pandas as pd
+
+    tree = scan_imagenet(root)
+    wnids = [w for w in sorted(tree.val) if tree.val[w]]
+    if not wnids:
+        raise FileNotFoundError(f"{tree.data_dir / 'val'}: no validation images (expected layout {LAYOUT})")
+    rows, round_ = [], 0
+    while len(rows) < n_images:
+        added = False
+        for i, w in enumerate(wnids):
+            if round_ < len(tree.val[w]) and len(rows) < n_images:
+                path = tree.val[w][round_]
+                rows.append({"stimulus_id": Path(path).stem, "object": w, "object_id": i, "category": w,
+                             "image_path": str(path)})
+                added = True
+        if not added:
+            break
+        round_ += 1
+    return pd.DataFrame(rows)

@@ -134,7 +134,8 @@ def _object_sprite(category: str, rng: np.random.Generator, size: int) -> np.nda
 
 
 # --------------------------------------------------------------------------------------- generator
-def _check_args(n_categories, objects_per_category, images_per_object, image_size):
+def check_generator_args(n_categories, objects_per_category, images_per_object, image_size):
+    """Raise ValueError (starting with the argument's name) unless ``generate_stimuli`` can make this set."""
     if not isinstance(n_categories, (int, np.integer)) or not 2 <= n_categories <= len(CATEGORIES):
         raise ValueError(f"n_categories must be an int in [2, {len(CATEGORIES)}], got {n_categories!r}")
     if not isinstance(objects_per_category, (int, np.integer)) or objects_per_category < 1:
@@ -176,7 +177,7 @@ def generate_stimuli(*, n_categories: int = 8, objects_per_category: int = 4,
     ``object`` is ``f"{category}{index_in_category:02d}"``, ``object_id`` = category_id *
     objects_per_category + index_in_category. Categories and objects are exactly balanced.
     """
-    _check_args(n_categories, objects_per_category, images_per_object, image_size)
+    check_generator_args(n_categories, objects_per_category, images_per_object, image_size)
     sprite_size = max(8, round(OBJECT_RADIUS / _FILL * image_size))  # a sprite's width in pixels at scale 1
     n_obj = n_categories * objects_per_category
     sprites = torch.from_numpy(np.stack([
@@ -306,6 +307,8 @@ class StimulusDataset(torch.utils.data.Dataset):
         if len(self.images) != len(self.meta):
             raise ValueError(f"{meta_path}: {len(self.meta)} rows, but {images_path} "
                              f"holds {len(self.images)} images")
+        if not len(self.images):
+            raise ValueError(f"{images_path}: an empty stimulus set (no images)")
         digest = header.get("stimulus_ids_sha1")
         if digest is not None and digest != _ids_digest(self.meta["stimulus_id"]):
             raise ValueError(f"{meta_path}: stimulus_id sequence does not match the one recorded in {images_path}")

@@ -10,6 +10,7 @@ Output tables use the same schema as the converted Brain-Score data (``docs/arch
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Mapping
 
@@ -46,8 +47,7 @@ class GroundTruthNetwork:
     _tau_ms = (20.0, 30.0, 40.0)
 
     def __init__(self, seed: int = 0, image_size: int = 32, step_ms: float = 10.0):
-        if image_size < 8 or image_size % 8:
-            raise ValueError(f"image_size must be a multiple of 8 (three stride-2 stages), got {image_size}")
+        _check_image_size(image_size)
         self.image_size, self.step_ms = image_size, float(step_ms)
         g = torch.Generator().manual_seed(seed)
         self.w_ff = [_v1_filters()]
@@ -260,11 +260,33 @@ def _as_range(v) -> tuple[float, float]:
     return (float(v), float(v)) if np.isscalar(v) else (float(v[0]), float(v[1]))
 
 
-def _check_simulation_args(images, meta, n_sites, n_probes, n_reps, bin_ms, t_start_ms, t_stop_ms,
-                           image_off_ms, latency_ms, reliability_range):
+def _check_image_size(image_size: int) -> None:
+    if image_size < 8 or image_size % 8:
+        raise ValueError(f"image_size must be a multiple of 8 (three stride-2 stages), got {image_size}")
+
+
+def check_settings(image_size: int | None = None, **settings) -> None:
+    """Raise ValueError, starting with the name of the setting at fault, unless ``simulate_neural`` can run with
+    these keyword arguments (its defaults for the others) on images of ``image_size`` px; needs no images, so a
+    config is checked before any job."""
+    args = inspect.signature(simulate_neural).bind(None, None, **settings)
+    args.apply_defaults()
+    a = args.arguments
+    if image_size is not None:
+        _check_image_size(image_size)
+    _check_settings(a["n_sites"], a["n_probes"], a["n_reps"], a["bin_ms"], a["t_start_ms"], a["t_stop_ms"],
+                    a["image_off_ms"], a["latency_ms"], a["reliability_range"])
+
+
+def _check_simulation_args(images, meta, *settings):
     if not isinstance(images, np.ndarray):
         raise ValueError(f"images: expected a numpy uint8 array (N, H, W, 3), got {type(images).__name__}")
     check_image_set(images, meta, ("stimulus_id", "category_id"))
+    _check_settings(*settings)
+
+
+def _check_settings(n_sites, n_probes, n_reps, bin_ms, t_start_ms, t_stop_ms, image_off_ms, latency_ms,
+                    reliability_range):
     if not n_sites or any(r not in REGION_LAYER for r in n_sites):
         raise ValueError(f"n_sites: regions must be among {list(REGION_LAYER)}, got {dict(n_sites)}")
     if any(int(k) < max(n_probes, 1) for k in n_sites.values()):
@@ -286,6 +308,16 @@ def _check_simulation_args(images, meta, n_sites, n_probes, n_reps, bin_ms, t_st
     lo, hi = reliability_range
     if not 0 < lo <= hi < 1:
         raise ValueError(f"reliability_range must satisfy 0 < lo <= hi < 1, got {reliability_range}")
+    for region in n_sites:
+        # a site reads its layer, which the image reaches one step per stage after the site's latency (rounded to
+        # the bin grid): the window must reach that step for the latest latency a site may draw
+        stage = GroundTruthNetwork.layer_names.index(REGION_LAYER[region])
+        first = round(_as_range(latency_ms[region])[1] / bin_ms) * bin_ms + stage * bin_ms
+        if t_stop_ms - bin_ms < first:
+            raise ValueError(f"t_stop_ms={t_stop_ms} / latency_ms[{region!r}]={latency_ms[region]}: {region} sites "
+                             f"(then {stage} step(s) to reach {REGION_LAYER[region]}) respond from {first} ms on; a "
+                             f"window ending before the bin [{first}, {first + bin_ms}) ms leaves some of them "
+                             "without a stimulus-driven bin")
 
 
 # ------------------------------------------------------------------------------------- behaviour

@@ -84,5 +84,6 @@ def control(kind: str, ff: ModelSpec, target_spec: ModelSpec, cell_layers: tuple
 def minunroll(spec: ModelSpec) -> ModelSpec:
     out = copy.deepcopy(spec)
     out.times = out.image_off = len(spec.nodes) + 1   # + imnetds
+    out.static = True
     return out
 

@@ -9,8 +9,13 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def count_units(model: nn.Module, image_size: int) -> int:
-    """Neurons: the output activations C*H*W of every node and of the readout, each counted once.
+UNIT_DEFINITIONS = ("output", "pre_pool")
+
+
+def count_units(model: nn.Module, image_size: int, where: str = "output") -> int:
+    """Neurons: the activations C*H*W of every node and of the readout, each counted once; ``where`` = ``"output"``
+    (the node's output, after its max-pool: the default, what the next node reads) or ``"pre_pool"`` (the node's
+    map before its max-pool).
 
     A node is what a model unit of the papers' graphs is: a ConvRNN layer (its conv plus its cell; the cell's
     memory is internal to that neuron, as a biological neuron's state is) or a ResNet stem / residual block (its
@@ -18,4 +23,4 @@ def count_units(model: nn.Module, image_size: int) -> int:
     reuses the same neurons at every step, so a recurrent network of the same units is not "larger" for being run
     longer; this is what lets the 2022 comparison (performance per unit) favour recurrence.
     """
-    return sum(c * h * w for c, h, w in model.unit_shapes(image_size).values())
+    return sum(c * h * w for c, h, w in model.unit_shapes(image_size, where).values())

@@ -54,6 +54,7 @@ class ModelSpec:
     readout: str = "last"
     num_classes: int = 1000
     image_size: int = 224         # the size the cells' map-dependent parameters are built for (cells.py)
+    static: bool = False          # trained as a static map (minimal unroll): compared with the brain like an FF net
 
 
 class Unrolled(NamedTuple):
@@ -224,9 +225,35 @@ class ConvRNN(nn.Module):
         shapes["imnetds"] = (self.num_classes, 1, 1)
         return shapes
 
-    def unit_shapes(self, image_size: int | tuple[int, int]) -> dict[str, tuple[int, int, int]]:
-        """(C, H, W) of every node whose outputs count as units (``count_units``): the conv nodes and the readout."""
-        return self.layer_shapes(image_size)
+    def unit_shapes(self, image_size: int | tuple[int, int], where: str = "output") -> dict[str, tuple[int, int, int]]:
+        """(C, H, W) of every node whose activations count as units (``count_units``): the conv nodes and the
+        readout, at the node's output (``"output"``, after its max-pool) or before its max-pool (``"pre_pool"``)."""
+        if where == "output":
+            return self.layer_shapes(image_size)
+        if where != "pre_pool":
+            raise ValueError(f"where must be 'output' or 'pre_pool', got {where!r}")
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+        shapes = {}
+        for node in self.nodes:
+            shapes[node.spec.name] = (node.out_ch, *_cell_hw(node.spec, h, w))
+            h, w = node.out_hw(h, w)
+        shapes["imnetds"] = (self.num_classes, 1, 1)
+        return shapes
+
+    @property
+    def static(self) -> bool:
+        """Compared with the brain through its response to the image, not through time: a graph with no cell and no
+        feedback edge (its layers' responses do not change once the image has reached them), or a model trained as
+        a static map (the minimal-unroll control)."""
+        return self.spec.static or (not self.spec.edges and all(n.cell is None for n in self.spec.nodes))
+
+    def static_response(self, x: Tensor, record: Sequence[str] = ()) -> Unrolled:
+        """The recorded layers' response to ``x`` shown for as long as the model was trained to see it (its ``times``
+        steps with the image on; at least one step per node, so that every layer has received the image), read at
+        the last step: one "step" (T=1). For a feed-forward graph this is its one-pass response."""
+        T = max(self.times, len(self.layer_names))
+        out = self.unroll(x, times=T, image_off=T, record=record)
+        return Unrolled(out.logits[-1:], {k: v[-1:] for k, v in out.features.items()})
 
     def unroll(self, x: Tensor, times: int | None = None, image_off: int | None = None,
                record: Sequence[str] = ()) -> Unrolled:

@@ -1,9 +1,9 @@
-"""torchvision ResNets (untrained) behind the same ``unroll`` contract as the ConvRNNs.
+"""torchvision ResNets (untrained) behind the same contract as the ConvRNNs.
 
-A feed-forward network has no time: ``unroll`` runs it once and returns logits and features
-broadcast (``expand``, no copy) over T steps, so downstream per-time-step code treats it like a
-ConvRNN. The presentation (image_off, blank) is ignored: an FF model's response is its response to
-the image. Default T is 1.
+A feed-forward network has no time: it is ``static`` and its features come from ``static_response`` (one pass, T=1);
+how static features are placed on the neural time axis is an analysis setting (``presentation.feedforward``,
+docs/neural.md). ``unroll`` exists for the training code's per-step losses: it runs the network once and broadcasts
+(``expand``, no copy) over T steps, ignoring the presentation (image_off, blank). Default T is 1.
 """
 from __future__ import annotations
 
@@ -53,6 +53,12 @@ class ResNetModel(nn.Module):
         expand = lambda t: t.unsqueeze(0).expand(T, *t.shape)  # noqa: E731
         return Unrolled(expand(logits), {k: expand(v) for k, v in feats.items()})
 
+    static = True   # no time: compared with the brain through its one-pass response
+
+    def static_response(self, x: Tensor, record: Sequence[str] = ()) -> Unrolled:
+        """One pass: logits and recorded features with a leading step axis of length 1."""
+        return self.unroll(x, times=1, record=record)
+
     def layer_shapes(self, image_size: int | tuple[int, int]) -> dict[str, tuple[int, int, int]]:
         h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
         with torch.no_grad():
@@ -60,13 +66,17 @@ class ResNetModel(nn.Module):
             _, feats = self._run(torch.zeros(1, 3, h, w, device=p.device, dtype=p.dtype), self.layer_names)
         return {k: tuple(v.shape[1:]) for k, v in feats.items()}
 
-    def unit_shapes(self, image_size: int | tuple[int, int]) -> dict[str, tuple[int, int, int]]:
-        """(C, H, W) of the stem (after max-pool), every residual block and the fc logits (``count_units``)."""
+    def unit_shapes(self, image_size: int | tuple[int, int], where: str = "output") -> dict[str, tuple[int, int, int]]:
+        """(C, H, W) of the stem, every residual block and the fc logits (``count_units``); the stem at its output
+        (``"output"``, after its max-pool) or before the max-pool (``"pre_pool"``; blocks have no pool)."""
+        if where not in ("output", "pre_pool"):
+            raise ValueError(f"where must be 'output' or 'pre_pool', got {where!r}")
         h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
         n, p = self.net, next(self.parameters())
         with torch.no_grad():
-            x = n.maxpool(n.relu(n.bn1(n.conv1(torch.zeros(1, 3, h, w, device=p.device, dtype=p.dtype)))))
-            shapes = {"stem": tuple(x.shape[1:])}
+            stem = n.relu(n.bn1(n.conv1(torch.zeros(1, 3, h, w, device=p.device, dtype=p.dtype))))
+            x = n.maxpool(stem)
+            shapes = {"stem": tuple((stem if where == "pre_pool" else x).shape[1:])}
             for stage in STAGES[:4]:
                 for i, block in enumerate(getattr(n, stage)):
                     x = block(x)

@@ -8,11 +8,16 @@ _HOMES = {
     "behavior": ["decode_over_time", "i1_dprime", "ost_consistency", "ost_score", "solution_times"],
     "ceiling": ["SplitHalf", "split_half_reliability"],
     "data": ["NeuralData"],
+    "ost": ["CONVENTIONS", "KAR2019_BINS_MS", "NAYEBI2022_BINS_MS", "OSTResult", "object_solution_times"],
+    "ost_classifier": ["LinearSVMClassifier", "LogisticClassifier", "TFSoftmaxClassifier", "make_classifier"],
+    "placement": ["PLACEMENTS", "graded_layers", "in_window", "placed_layers", "steps_in_window"],
     "scoring": ["Responses", "brainscore_aggregate", "check_bins_pair", "nayebi_consistency", "score_features",
-                "step_bin_pairs", "step_interval", "summarize"],
+                "step_bin_pairs", "step_interval"],
+    "selection": ["inner_folds", "ranked_layers", "selection_scores"],
     "solvers": ["pls_cv", "ridge_cv", "ridge_path"],
-    "splits": ["brainscore_splits", "random_splits", "shuffle_splits", "stratified_splits"],
+    "splits": ["brainscore_splits", "ost_splits", "random_splits", "shuffle_splits", "stratified_splits"],
     "stats": ["pearson", "spearman_brown"],
+    "summary": ["layer_table", "region_values", "time_course"],
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 __all__ = sorted(_MODULE_OF)

@@ -1,17 +1,16 @@
-"""Object solution times (OST; Kar et al. 2019) following Brain-Score's ``OSTCorrelation``.
+"""Object solution times (OST; Kar et al. 2019): the pieces shared by both conventions of ``neural.ost``.
 
-Per model time step a linear softmax decoder reads the object out of z-scored features; its
-held-out choice probabilities give each image's I1 d'. An image's OST is the first time the model's
-I1 reaches the monkey's I1 for that image, linearly interpolated from the step before. The score is
-Spearman rho between model and IT OSTs over images where both exist, divided by a noise ceiling.
+``i1_dprime`` turns held-out choice probabilities into each image's I1 d' (it computes what Brain-Score's
+``i1`` metric computes, checked on golden values in tests/test_ost.py); ``solution_times`` finds where each image's
+I1 first reaches the monkey's, with Kar's / NC 2022's or Brain-Score's interpolation rule; ``ost_consistency`` is
+Spearman rho between model and IT OSTs with a noise ceiling. ``neural.ost.object_solution_times`` runs the whole
+analysis, cross-validated as Brain-Score does.
 
-Deviations from Brain-Score (documented, numbers will not be identical):
-* decoder: sklearn ``LogisticRegression(C=1e-3)`` (Brain-Score's older sklearn variant) instead of the
-  TensorFlow classifier. C is an L2 strength per summed loss, so its effect depends on the number of images and
-  features: 1e-3 is Brain-Score's choice for Kar2019 (~1200 training images, thousands of features); the embedded
-  demo (288 training images, 64 PCs) uses a larger C (``behavior.decoder_c``), else every I1 stays near 0;
-* cross-validation: stratified K-fold so that every image is predicted exactly once, and I1 (whose
-  false-alarm rates pool over images) is computed over all images rather than within each 10% test split.
+``decode_over_time`` / ``ost_score`` are the earlier single-pass analysis, kept while rule ``object_solution_times``
+still calls them. They differ from Brain-Score: sklearn ``LogisticRegression(C=1e-3)`` (Brain-Score's older
+sklearn variant; C is an L2 strength per summed loss, so the embedded demo, 288 training images and 64 PCs, sets a
+larger ``behavior.decoder_c``), stratified 10-fold so that every image is predicted once, and I1 computed over all
+images rather than within each 10% test split.
 """
 from __future__ import annotations
 
@@ -84,11 +83,19 @@ def decode_over_time(features: np.ndarray, labels: np.ndarray, *, n_folds: int =
     return probs
 
 
-def solution_times(i1_model: np.ndarray, i1_target: np.ndarray, times_ms: np.ndarray) -> np.ndarray:
-    """OST (N,) = first time i1_model[t] >= i1_target, interpolated linearly from step t-1; NaN if never.
+def solution_times(i1_model: np.ndarray, i1_target: np.ndarray, times_ms: np.ndarray, *,
+                   rule: str = "previous") -> np.ndarray:
+    """OST (N,): the time of the first step whose I1 reaches the image's threshold (``i1_model[t] >= i1_target``),
+    moved back to where the line through a lower point and that hit crosses the threshold; NaN if never reached.
 
-    If the first step already reaches the threshold its time is returned (nothing to interpolate from).
+    The lower point is, by ``rule``: ``previous`` the step just before the hit (Kar et al. 2019, NC 2022);
+    ``best_below`` the earlier step with the highest I1 below the threshold, the first one on ties (Brain-Score's
+    ``OSTCorrelation`` keeps that maximum and solves interp1d(x) = threshold with fsolve; on a line that is
+    t_lo + (threshold - i1_lo) * (t_hit - t_lo) / (i1_hit - i1_lo), computed here directly). Without a lower
+    point (hit at the first step, or a NaN step before it under ``previous``) the hit time is returned.
     """
+    if rule not in ("previous", "best_below"):
+        raise ValueError(f"solution_times: rule must be 'previous' or 'best_below', got {rule!r}")
     i1_model = np.asarray(i1_model, np.float64)
     i1_target = np.asarray(i1_target, np.float64)
     times_ms = np.asarray(times_ms, np.float64)
@@ -98,18 +105,23 @@ def solution_times(i1_model: np.ndarray, i1_target: np.ndarray, times_ms: np.nda
         raise ValueError("times_ms must be strictly increasing")
     with np.errstate(invalid="ignore"):
         reached = i1_model >= i1_target[None]                       # NaN compares False
+        below = i1_model < i1_target[None]
     hit = reached.argmax(0)
-    ok = reached.any(0) & np.isfinite(i1_target)
+    cols = np.flatnonzero(reached.any(0))
     ost = np.full(len(i1_target), np.nan)
-    cols = np.flatnonzero(ok)
-    t = hit[cols]
-    ost[cols] = times_ms[t]
-    inner = cols[t > 0]
-    t1 = hit[inner]
-    lo, hi = i1_model[t1 - 1, inner], i1_model[t1, inner]
-    frac = (i1_target[inner] - lo) / (hi - lo)
-    good = np.isfinite(frac)
-    ost[inner[good]] = times_ms[t1[good] - 1] + np.clip(frac[good], 0, 1) * (times_ms[t1[good]] - times_ms[t1[good] - 1])
+    ost[cols] = times_ms[hit[cols]]
+    steps = np.arange(len(times_ms))[:, None]
+    if rule == "previous":
+        lo = hit - 1
+        has_lo = (hit > 0) & np.isfinite(i1_model[np.maximum(lo, 0), np.arange(len(hit))])
+    else:
+        candidates = np.where(below & (steps < hit[None]), i1_model, -np.inf)
+        lo = candidates.argmax(0)                                   # first maximum, as Brain-Score's strict '<'
+        has_lo = np.isfinite(candidates.max(0)) if len(times_ms) else np.zeros(len(hit), bool)
+    inner = cols[has_lo[cols]]
+    t_hi, t_lo = times_ms[hit[inner]], times_ms[lo[inner]]
+    i_hi, i_lo = i1_model[hit[inner], inner], i1_model[lo[inner], inner]
+    ost[inner] = t_lo + (i1_target[inner] - i_lo) * (t_hi - t_lo) / (i_hi - i_lo)
     return ost
 
 

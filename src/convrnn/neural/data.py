@@ -298,7 +298,10 @@ class _ResponseFile:
         self.path = Path(path)
         if not self.path.exists():
             raise FileNotFoundError(f"{self.path}: no such response table")
-        self.file = pq.ParquetFile(self.path, read_dictionary=list(_KEY_COLUMNS))
+        try:
+            self.file = pq.ParquetFile(self.path, read_dictionary=list(_KEY_COLUMNS))
+        except (pa.ArrowException, OSError) as e:  # pyarrow's own message does not name the file
+            raise ValueError(f"{self.path}: not a readable Parquet file ({e})") from e
         names = self.file.schema_arrow.names
         missing = [c for c in LONG_COLUMNS if c not in names]
         if missing:
@@ -369,6 +372,10 @@ class _ResponseFile:
             filled.reshape(-1)[flat] = True
             slab.reshape(-1)[flat] = np.asarray(t["response"])[keep]
             seen[np.unique(n[keep])] = True
+        empty = filled.any(axis=(0, 2)) & ~np.isfinite(slab).any(axis=(0, 2))
+        if empty.any():
+            raise ValueError(f"{self.path}: stimulus_id(s) {list(np.asarray(ids)[empty][:5])} have rows but no finite "
+                             f"response in time bin {tuple(b)} (no site, no repetition)")
         return slab
 
 

@@ -13,8 +13,8 @@ every alpha and every target (sites x bins stacked as columns of Y):
   NIPALS ``PLSRegression(scale=False)`` in covariance form. Each x-weight is sklearn's power iterate on the
   deflated cross-covariance C_k = X_k^T Y_k, replayed on the S x S matrix C_k^T C_k with sklearn's stopping
   test; deflation only needs the P x P Gram (G_k = G - sum t_j^T t_j p_j p_j^T, C_{k+1} = C_k - t^T t p q^T),
-  and each split's Gram / cross-covariance is the full one minus its test rows' (G w = G_all w - Xte^T Xte w
-  - n mu mu^T w, so no per-split P x P matrix is formed). No step touches the n training rows after the one
+  and each split's Gram / cross-covariance is the full one minus that of the rows it leaves out of training (its
+  test rows: G w = G_all w - Xte^T Xte w - n mu mu^T w, so no per-split P x P matrix is formed). No step touches the n training rows after the one
   Gram of all images.
 * PLS (otherwise): sklearn's NIPALS ``PLSRegression(scale=False)`` rewritten in kernel form (scores t = K_k u,
   deflation by projecting out previous scores) so the per-component power iteration runs on the
@@ -181,7 +181,8 @@ def pls_cv(X, Y, splits, n_components: int = PLS_COMPONENTS, *, max_iter: int = 
     with K goes through the centred features (Xc (Xc^T v)), so many stacked rows (time bins x images, as in
     Brain-Score's span-time regression) never need an N x N matrix.
 
-    ``method``: ``"covariance"`` (P x P Gram and P x S cross-covariance per split, see the module docstring),
+    ``method``: ``"covariance"`` (P x P Gram and P x S cross-covariance per split, see the module docstring; a split
+    that leaves rows out of both its training and test images, e.g. folds nested in a subset, removes those too),
     ``"kernel"`` (the n x n form above), or ``"auto"``: covariance when P <= the training-set size, except for a
     single small problem (G = 1, n < ``SMALL_N``), where the kernel form's fewer Python steps win (measured:
     320 x 64 x 32, 0.22 s vs 0.30 s for 10 splits; from 1000 images or 20 bins on, covariance wins). Both
@@ -299,29 +300,37 @@ def _covariance_pls_cv(X, Y, splits, idx, k, max_iter, tol, max_batch_bytes, out
     gram = _gram(X0)                                       # (Gx, P, P): all images, once
     cross = X0[0].T @ Y0 if shared else X0.transpose(1, 2) @ Y0   # (Gr, P, S)
     xsum, ysum, yy_all = X0.sum(1), Y0.sum(1), (Y0**2).sum(1)
+    # a split's training statistics are all rows' minus those of the rows it leaves out of training: its test rows,
+    # and for folds nested in a subset of the images (the layer selection) the rows outside that subset too
+    left_out = {}
+    for i in idx:
+        tr, te = (np.asarray(a) for a in splits[i])
+        partition = len(tr) + len(te) == N and len(np.union1d(tr, te)) == N
+        left_out[i] = te if partition else np.setdiff1d(np.arange(N), tr)
     by_size: dict = {}
     for i in idx:
-        by_size.setdefault((len(splits[i][0]), len(splits[i][1])), []).append(i)
+        by_size.setdefault((len(splits[i][0]), len(left_out[i])), []).append(i)
     redo = {}
     for (n, m), members in by_size.items():
         per_fold = 8 * (2 * Gx * m * P + Gr * (4 * P * S + 4 * P * k + 3 * S * S + 2 * m * S))
         step = max(1, int(max_batch_bytes // per_fold))
         for lo in range(0, len(members), step):
             chunk = members[lo:lo + step]
-            te = torch.stack([torch.as_tensor(np.asarray(splits[i][1]), device=dev) for i in chunk])  # (F, m)
-            xte = X0[:, te].transpose(0, 1)                                 # (F, Gx, m, P)
-            yte = Y0[:, te].transpose(0, 1)                                 # (F, Gr, m, S)
-            mu = (xsum - xte.sum(2)) / n                                    # training means (shifted): (F, Gx, P)
-            ymu = (ysum - yte.sum(2)) / n                                   # (F, Gr, S)
-            gmul = _train_gram_rows(gram, xte, mu, n)
-            xy = (torch.einsum("fmp,fgms->fgps", xte[:, 0], yte) if shared
-                  else torch.einsum("fgmp,fgms->fgps", xte, yte))
+            rm = torch.stack([torch.as_tensor(left_out[i], device=dev) for i in chunk])   # (F, m)
+            xrm = X0[:, rm].transpose(0, 1)                                 # (F, Gx, m, P)
+            yrm = Y0[:, rm].transpose(0, 1)                                 # (F, Gr, m, S)
+            mu = (xsum - xrm.sum(2)) / n                                    # training means (shifted): (F, Gx, P)
+            ymu = (ysum - yrm.sum(2)) / n                                   # (F, Gr, S)
+            gmul = _train_gram_rows(gram, xrm, mu, n)
+            xy = (torch.einsum("fmp,fgms->fgps", xrm[:, 0], yrm) if shared
+                  else torch.einsum("fgmp,fgms->fgps", xrm, yrm))
             C = cross - xy - n * mu[..., None] * ymu[:, :, None, :]
-            yy = yy_all - (yte**2).sum(2) - n * ymu**2
+            yy = yy_all - (yrm**2).sum(2) - n * ymu**2
             coef, suspect = _covariance_pls(gmul, C, yy, k, max_iter, tol)
-            pred = (xte - mu[:, :, None]) @ coef + (ymu + ybar[:, 0])[:, :, None]
             for j, i in enumerate(chunk):
-                out[i] = pred[j].cpu().numpy()
+                xte = X0[:, torch.as_tensor(np.asarray(splits[i][1]), device=dev)]     # (Gx, m_te, P)
+                pred = (xte - mu[j][:, None]) @ coef[j] + (ymu[j] + ybar[:, 0])[:, None]
+                out[i] = pred.cpu().numpy()
                 if bool(suspect[j].any()):
                     redo[i] = suspect[j].cpu().numpy()
     return redo

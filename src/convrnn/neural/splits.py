@@ -38,6 +38,21 @@ def shuffle_splits(n: int, n_splits: int = 10, train_size: float = 0.9, seed: in
     return list(splitter.split(np.zeros(n)))
 
 
+def ost_splits(stimulus_ids, n_splits: int = 10, test_size: float = 0.1, seed: int = BRAINSCORE_RANDOM_STATE):
+    """Brain-Score's OST splits: ``ShuffleSplit(test_size=0.1, random_state=1)`` with no stratification, drawn over
+    the stimuli sorted by stimulus_id (the Kar2019 benchmark keeps its assembly in ``np.unique`` order). Indices
+    point into the given order but each array is listed in stimulus_id order, the order in which Brain-Score
+    hands images to its classifier (its batches depend on it)."""
+    stimulus_ids = np.asarray(stimulus_ids)
+    if stimulus_ids.ndim != 1 or len(np.unique(stimulus_ids)) != len(stimulus_ids):
+        raise ValueError(f"stimulus_ids must be 1-D and unique, got shape {stimulus_ids.shape}")
+    if n_splits < 1 or not 0.0 < test_size < 1.0:
+        raise ValueError(f"need n_splits >= 1 and test_size in (0, 1), got {n_splits}, {test_size}")
+    order = np.argsort(stimulus_ids, kind="stable")
+    splitter = ShuffleSplit(n_splits=n_splits, test_size=test_size, train_size=None, random_state=seed)
+    return [(order[np.sort(tr)], order[np.sort(te)]) for tr, te in splitter.split(np.zeros(len(order)))]
+
+
 def random_splits(n: int, n_splits: int = 5, train_size: float = 0.8, seed: int = NAYEBI_START_SEED):
     """brainmodel_utils ``generate_train_test_splits``: split i permutes the stimuli with the legacy
     ``RandomState(seed + i)`` and trains on the first ceil(train_size * n)."""
