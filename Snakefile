@@ -15,14 +15,14 @@ if (Path(workflow.basedir) / "src/convrnn/__init__.py").is_file():
     )
 
 from snakemake.utils import min_version
-from convrnn.preflight import validate_config
-from convrnn.preflight_files import (
+from convrnn.workflow.preflight import validate_config
+from convrnn.workflow.preflight_files import (
     check_config_files,
     check_imagenet_root,
     check_model_ids,
     present_brainscore_files,
 )
-from convrnn.workflow import ConfigError
+from convrnn.errors import ConfigError
 
 min_version("9.0")
 

@@ -127,7 +127,7 @@ def _write_assembly(path: Path, rng, meta: pd.DataFrame, latent: np.ndarray, n_b
 
 def _write_features(stem: Path, rng, ids: np.ndarray, latent: np.ndarray) -> None:
     """10 layers x 26 steps x 1000 components, the format extract_features + save_feature_set write."""
-    from convrnn.feature_sets import FeatureSet, save_feature_set
+    from convrnn.features.store import FeatureSet, save_feature_set
 
     n, t, d = len(ids), FULL["steps"], FULL["components"]
     feats, rows = {}, []
@@ -160,7 +160,7 @@ def run_job(name: str, work: Path, device: str) -> None:
                           pairing=neural["pairing"])
     elif name == "neural_fit":
         from convrnn.neural.jobs import neural_fit_job
-        from convrnn.pipeline import resolve_device
+        from convrnn.devices import resolve_device
         f = work / "features/neural"
         neural_fit_job(f"{f}.safetensors", f"{f}.parquet", d / "responses.parquet", d / "neural_meta.parquet",
                        d / "fits.parquet", model="paper_scale", ceiling=d / "ceiling.parquet",

@@ -1,14 +1,12 @@
 # Shared paths, wildcard constraints and input functions (no rules here).
-import json
 import re
 from pathlib import Path
 
-from convrnn.code_deps import script_modules
-from convrnn.preflight import brainscore_files
-from convrnn.data.brainscore_catalog import time_align_kwargs
+from convrnn.workflow.code_deps import script_modules
+from convrnn.workflow.preflight import brainscore_files
+from convrnn.data.brainscore_catalog import brainscore_filename, time_align_kwargs
 import convrnn.data.pretrained_catalog as PRETRAINED_CATALOG
-from convrnn.workflow import (
-    brainscore_filename,
+from convrnn.workflow.config import (
     model_spec,
     num_classes,
     search_model_ids,
@@ -79,8 +77,9 @@ def all_models():
 
 
 def spec_of(wildcards, input):
+    """The model's spec, ``{"arch", "overrides"}``: what ``convrnn.models.build`` takes."""
     selected = input.get("selected") if hasattr(input, "get") else None
-    return json.dumps(model_spec(config, wildcards.model, selected), sort_keys=True)
+    return model_spec(config, wildcards.model, selected)
 
 
 def task_data(wildcards=None):
@@ -143,7 +142,7 @@ def stimulus_set_of(stimset):
 
 
 # --- released pretrained weights (rules/pretrained.smk) ---
-# models.<id>.pretrained is validated by the preflight (convrnn.preflight): its arch has a released checkpoint
+# models.<id>.pretrained is validated by the preflight (convrnn.workflow.preflight): its arch has a released checkpoint
 PRETRAINED = {m: s["arch"] for m, s in config["models"].items() if s.get("pretrained")}
 PRETRAINED_CACHE = "results/pretrained/convrnns"
 

@@ -264,7 +264,7 @@ def test_convert_kar2019_without_decoder_labels_names_what_it_has(tmp_path):
 
 
 def test_convert_assembly_reads_brainscore_written_temporal_file(tmp_path):
-    from convrnn.neural.data import NeuralData, response_bins, response_sites
+    from convrnn.data.responses import NeuralData, response_bins, response_sites
 
     out = bs.convert_assembly(FIXTURES / "assy_temporal10ms_core.nc", tmp_path / "r.parquet", rows_per_block=9)
     assert response_bins(out).values.tolist() == [[70, 80], [80, 90], [90, 100]]
@@ -292,7 +292,7 @@ def _planted(nd, sites, s_orig, n_bins, rebin=None):
 
 def test_convert_assembly_reads_brainscore_written_public_static_file(tmp_path):
     """MajajHong2015.public as Brain-Score's 2020 packaging wrote it: presentation-first, one 70-170 ms bin."""
-    from convrnn.neural.data import NeuralData, response_bins, response_sites
+    from convrnn.data.responses import NeuralData, response_bins, response_sites
 
     out = bs.convert_assembly(FIXTURES / "assy_public_2020.nc", tmp_path / "r.parquet", rows_per_block=5)
     assert response_bins(out).values.tolist() == [[70, 170]]
@@ -307,7 +307,7 @@ def test_convert_assembly_rebins_brainscore_written_windows_file(tmp_path):
     """MajajHong2015.temporal.public-like windows [60, 80) .. [90, 110) written by brainscore-core; re-binned to the
     model steps [70, 80) .. [90, 100) with Brain-Score's portion rule: each step = the mean of the two windows that
     cover it (overlap 10 ms of 20 each), e.g. [70, 80) <- windows 0 and 1."""
-    from convrnn.neural.data import NeuralData, response_bins, response_sites
+    from convrnn.data.responses import NeuralData, response_bins, response_sites
 
     steps = [(70, 80), (80, 90), (90, 100)]
     out = bs.convert_assembly(FIXTURES / "assy_temporal_windows_core.nc", tmp_path / "r.parquet",
@@ -647,7 +647,7 @@ def _public_config() -> dict:
 
 
 def test_public_config_is_accepted_and_rebins_to_the_model_steps():
-    from convrnn.preflight import validate_config
+    from convrnn.workflow.preflight import validate_config
 
     cfg = validate_config(_public_config())
     bsc = cfg["data"]["brainscore"]
@@ -662,8 +662,8 @@ def test_public_config_is_accepted_and_rebins_to_the_model_steps():
 
 def test_unpaired_bins_are_a_config_time_error():
     from convrnn.data.brainscore_catalog import check_time_bins
-    from convrnn.preflight import validate_config
-    from convrnn.workflow import ConfigError
+    from convrnn.workflow.preflight import validate_config
+    from convrnn.errors import ConfigError
 
     cfg = _public_config()
     del cfg["neural"]["time_align"]                       # the schema refuses matched pairing of the 20 ms windows

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from convrnn.code_deps import code_index
-from convrnn.preflight import validate_config
-from convrnn.workflow import ConfigError
+from convrnn.workflow.code_deps import code_index
+from convrnn.workflow.preflight import validate_config
+from convrnn.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,7 +85,7 @@ def test_features_layers_must_exist_in_every_model():
 def test_zoo_answers_are_cached_and_a_warm_check_never_imports_torch(tmp_path):
     code = f"""
 import sys, yaml
-from convrnn.preflight import validate_config
+from convrnn.workflow.preflight import validate_config
 validate_config(yaml.safe_load(open({str(REPO / 'config/paper.yaml')!r})), cache_dir={str(tmp_path)!r})
 print("torch" in sys.modules)
 """

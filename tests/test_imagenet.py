@@ -85,7 +85,7 @@ def test_bad_arguments(root, tmp_path):
 def test_train_job_trains_on_an_imagenet_tree_with_loader_workers(root, tmp_path):
     """The train_model path on real-format data: JPEG decoding in 2 DataLoader workers, 3 classes from the tree."""
     from convrnn.io import read_parquet
-    from convrnn.train_job import run
+    from convrnn.workflow.train_job import run
     from convrnn.training import METRIC_COLUMNS
 
     out = tmp_path / "model"

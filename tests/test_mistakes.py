@@ -17,10 +17,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from convrnn.preflight import validate_config
-from convrnn.preflight_files import (IMAGENET_PLACEHOLDER, check_config_files, check_imagenet_root,
+from convrnn.workflow.preflight import validate_config
+from convrnn.workflow.preflight_files import (IMAGENET_PLACEHOLDER, check_config_files, check_imagenet_root,
                                      check_model_ids)
-from convrnn.workflow import ConfigError
+from convrnn.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -186,7 +186,7 @@ def test_dry_run_refuses_these_mistakes_before_any_job(tmp_path):
 # --- corrupt or swapped intermediates ---------------------------------------------------------------------------------
 
 def _responses(tmp_path, nan_stimulus=None) -> Path:
-    from convrnn.neural.data import write_responses
+    from convrnn.data.responses import write_responses
 
     rows = [(f"img{i}", f"site{j}", "IT", 10 * k, 10 * k + 10, rep, float(i + j + k + rep))
             for i in range(4) for j in range(2) for k in range(2) for rep in range(2)]
@@ -198,7 +198,7 @@ def _responses(tmp_path, nan_stimulus=None) -> Path:
 
 
 def test_corrupt_response_table_is_named(tmp_path):
-    from convrnn.neural.data import NeuralData
+    from convrnn.data.responses import NeuralData
 
     path = _responses(tmp_path)
     assert NeuralData.from_parquet(path).trials.shape == (2, 4, 2, 2)
@@ -240,7 +240,7 @@ def _features(tmp_path, model="rgc_m", n_images=3, n_listed=3):
 
 
 def test_features_of_another_model_or_of_fewer_images_are_refused(tmp_path):
-    from convrnn.feature_sets import load_feature_set
+    from convrnn.features.store import load_feature_set
     from convrnn.neural.ost_job import object_solution_times_job
 
     tensors, index = _features(tmp_path)
@@ -275,7 +275,10 @@ def test_truncated_or_foreign_weights_are_named(tmp_path):
 
     from convrnn.io import save_tensors
     from convrnn.models import build
-    from convrnn.pipeline import load_trained
+    from convrnn.models.weights import load_weights
+
+    def load_trained(spec, num_classes, path):
+        return load_weights(build(spec, num_classes=num_classes), path)
 
     spec = {"arch": "ff_shallow", "overrides": {"width": 0.0625, "times": 2, "image_off": 1, "image_size": 16}}
     weights = tmp_path / "weights.safetensors"
@@ -288,4 +291,4 @@ def test_truncated_or_foreign_weights_are_named(tmp_path):
         load_trained(spec, 4, other)
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     with pytest.raises(ValueError, match=rf"^{weights}: not a readable safetensors file"):
-        load_trained(json.dumps(spec), 4, weights)
+        load_trained(spec, 4, weights)

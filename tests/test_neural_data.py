@@ -3,7 +3,7 @@ import pyarrow.parquet as pq
 import pandas as pd
 import pytest
 
-from convrnn.neural import NeuralData
+from convrnn.data.responses import NeuralData
 
 
 def _long(rng, n=5, s=3, b=2, r=4):
@@ -66,7 +66,7 @@ def test_errors_name_the_problem():
 
 
 # ------------------------------------------------------------------------- streamed Parquet table
-from convrnn.neural import data as nd  # noqa: E402
+from convrnn.data import responses as nd  # noqa: E402
 
 
 def _write(tmp_path, df, chunks=3):

@@ -7,7 +7,8 @@ import pytest
 import torch
 from sklearn.cross_decomposition import PLSRegression
 
-from convrnn.neural import (NeuralData, Responses, brainscore_splits, nayebi_consistency, random_splits,
+from convrnn.data.responses import NeuralData
+from convrnn.neural import (Responses, brainscore_splits, nayebi_consistency, random_splits,
                             score_features, split_half_reliability, step_bin_pairs, stratified_splits)
 from convrnn.neural.ceiling import half_means
 from convrnn.neural.jobs import ceiling_table
@@ -38,11 +39,11 @@ def _synthetic(seed=0, n_obj=12, per_obj=10, s=5, n_bins=4, n_rep=8, noise=0.7):
     return feats, neural, meta
 
 
-@pytest.mark.parametrize("convention", ["brainscore", "nayebi"])
+@pytest.mark.parametrize("convention", ["brainscore", "nayebi", "nayebi_pls"])
 def test_planted_layer_and_delay_are_recovered(convention):
     feats, neural, meta = _synthetic()
-    kw = (dict(n_components=10) if convention == "brainscore"
-          else dict(ridge_alpha=None, alphas=np.logspace(-1, 4, 6), ceiling_splits=4))
+    kw = {"brainscore": dict(n_components=10), "nayebi_pls": dict(n_components=10, ceiling_splits=4),
+          "nayebi": dict(ridge_alpha=None, alphas=np.logspace(-1, 4, 6), ceiling_splits=4)}[convention]
     df = score_features(feats, neural, meta, convention=convention, pairing="all", latency_offset_ms=70, **kw)
     assert len(df) == len(LAYERS) * T * 4 * 5
     assert df["model_time_ms"].max() == 70 + 10 * (T - 1)
@@ -237,8 +238,8 @@ def test_nayebi_consistency_equals_brainmodel_utils():
 def test_config_refuses_unpaired_bins_and_unknown_neural_values(mutate, field):
     import yaml
 
-    from convrnn.preflight import validate_config
-    from convrnn.workflow import ConfigError
+    from convrnn.workflow.preflight import validate_config
+    from convrnn.errors import ConfigError
 
     cfg = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())
     mutate(cfg)
@@ -249,7 +250,7 @@ def test_config_refuses_unpaired_bins_and_unknown_neural_values(mutate, field):
 def _write_job_inputs(tmp_path, bins_ms=10):
     """The rule inputs of a small planted-truth case: responses through write_responses, features + index."""
     from convrnn.io import save_tensors, write_parquet
-    from convrnn.neural.data import write_responses
+    from convrnn.data.responses import write_responses
 
     feats, neural, meta = _synthetic(seed=4, s=6, n_bins=4)
     neural.sites["region"] = ["V4", "V4", "IT", "IT", "IT", "IT"]
@@ -270,7 +271,7 @@ def _write_job_inputs(tmp_path, bins_ms=10):
 def test_jobs_read_one_bin_and_one_layer_at_a_time_and_equal_in_memory_scoring(tmp_path, monkeypatch, convention):
     from convrnn import io
     from convrnn.neural import jobs
-    from convrnn.neural.data import NeuralData as ND
+    from convrnn.data.responses import NeuralData as ND
 
     feats, neural, meta = _write_job_inputs(tmp_path)
     read_bins, read_layers = [], []

@@ -365,7 +365,7 @@ def test_pretrained_accuracy_on_an_imagenet_tree_beside_the_released_table(tmp_p
     assert len(table) == 1 and row["n_images"] == 6
     assert (row["released_top1"], row["released_top5"]) == RELEASED_ACCURACY["rgc_intermediate"] == (0.73, 0.9116)
     # the same weights scored by hand on the same images: the job's numbers are the model's, not the released ones
-    from convrnn.pipeline import task_datasets
+    from convrnn.data.tasks import task_datasets
 
     _, val, _ = task_datasets({}, imagenet={"root": str(tmp_path / "inet")}, image_size=32)
     x = torch.stack([val[i][0] for i in range(len(val))])

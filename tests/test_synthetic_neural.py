@@ -208,7 +208,7 @@ def test_meta_mismatch_raises(stim):
 
 def test_written_table_streams_back_bin_by_bin(sim, stim, tmp_path):
     """simulate_neural's rule writes through write_responses: one bin per row group, read back unchanged."""
-    from convrnn.neural.data import NeuralData, iter_bins, response_bins, write_responses
+    from convrnn.data.responses import NeuralData, iter_bins, response_bins, write_responses
     import pyarrow.parquet as pq
 
     meta, sites = stim[1], sim["sites"]

@@ -1,4 +1,4 @@
-"""The multi-process training path of the train_model rule: torchrun (gloo on CPU) running convrnn.train_job."""
+"""The multi-process training path of the train_model rule: torchrun (gloo on CPU) running convrnn.workflow.train_job."""
 import json
 import os
 import subprocess
@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 
 from convrnn.data.stimuli import generate_stimuli, save_stimuli
-from convrnn.train_job import launcher_command
+from convrnn.workflow.train_job import launcher_command
 
 
 def test_launcher_command_prefers_the_profile_launcher():
@@ -37,7 +37,7 @@ def _job(inputs, out, seed=0, arch="ff_shallow"):
 def test_same_seed_same_weights_from_initialisation_to_the_end(tmp_path):
     """A rerun of a train_model job reproduces its weights bitwise (init, augmentation and order are seeded)."""
     from convrnn.io import load_tensors
-    from convrnn.train_job import run
+    from convrnn.workflow.train_job import run
 
     inputs = _stimuli(tmp_path)
     weights = {}
@@ -52,7 +52,7 @@ def test_two_ranks_under_torchrun_train_and_only_rank0_writes(tmp_path):
     out = tmp_path / "model"
     job = _job(_stimuli(tmp_path), out)
     (tmp_path / "job.json").write_text(json.dumps(job))
-    cmd = [*launcher_command("", gpus=2), sys.executable, "-m", "convrnn.train_job", str(tmp_path / "job.json")]
+    cmd = [*launcher_command("", gpus=2), sys.executable, "-m", "convrnn.workflow.train_job", str(tmp_path / "job.json")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((out / "result.json").read_text())

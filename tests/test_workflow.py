@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from convrnn.code_deps import script_modules
-from convrnn.preflight import validate_config
-from convrnn.workflow import ConfigError
+from convrnn.workflow.code_deps import script_modules
+from convrnn.workflow.preflight import validate_config
+from convrnn.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOW_FILES = ["Snakefile", "rules", "workflow", "config", "envs"]
@@ -130,20 +130,20 @@ def test_script_modules_follow_imports_per_name():
     src = REPO / "src" / "convrnn"
     mods = lambda script: {str(f.relative_to(src)) for f in script_modules(REPO / "workflow/scripts" / f"{script}.py")}
     fit = mods("neural_fit")
-    assert {"neural/scoring.py", "neural/solvers.py", "neural/data.py", "io.py", "workflow.py"} <= fit
-    # resolve_device is all neural_fit takes from pipeline: the model zoo is not its code (nor is plotting)
+    assert {"neural/scoring.py", "neural/solvers.py", "data/responses.py", "io.py", "workflow/scripts.py"} <= fit
+    # the model zoo is not its code (nor is plotting)
     assert not any(m.startswith("models/") for m in fit) and "figures.py" not in fit, fit
     figure = mods("figure_neural")
-    assert figure == {"__init__.py", "figures.py", "io.py", "workflow.py"}, figure
+    assert figure == {"__init__.py", "figures.py", "io.py", "workflow/__init__.py", "workflow/scripts.py"}, figure
     train = mods("train_model")
-    assert {"models/registry.py", "models/cells.py", "training/loop.py", "train_job.py"} <= train
+    assert {"models/registry.py", "models/cells.py", "training/loop.py", "workflow/train_job.py"} <= train
     assert not any(m.startswith("neural/") for m in train), train
 
 
 def test_code_index_counts_a_lazily_provided_name_as_its_whole_package(tmp_path):
     """PEP 562: a name a package's ``__getattr__`` imports on first use cannot be traced, so every module of the
     package is a dependency (never too few); names imported from the submodule itself stay precise."""
-    from convrnn.code_deps import CodeIndex
+    from convrnn.workflow.code_deps import CodeIndex
 
     pkg = tmp_path / "src" / "convrnn"
     (pkg / "lazy").mkdir(parents=True)
@@ -168,7 +168,7 @@ def test_code_index_counts_a_lazily_provided_name_as_its_whole_package(tmp_path)
 def test_code_index_edges_per_name_and_cache_follows_edits(tmp_path):
     """A planted package: a re-export leads to its defining module only; a function's local import counts only for
     that function (and the functions that call it); a cached answer is recomputed once a module changes."""
-    from convrnn.code_deps import CodeIndex
+    from convrnn.workflow.code_deps import CodeIndex
 
     pkg = tmp_path / "src" / "convrnn"
     (pkg / "sub").mkdir(parents=True)
@@ -231,7 +231,7 @@ TRAIN_RULES = {"train_model", "model_size", "summarize_training", "analyze_dynam
     "module, planned",
     [
         ("figures.py", FIGURE_RULES | {"all"}),
-        ("features.py", {"extract_features", "neural_fit", "object_solution_times", "neural_summary",
+        ("features/extract.py", {"extract_features", "neural_fit", "object_solution_times", "neural_summary",
                          "behavior_summary", "figure_neural", "figure_best_layer", "figure_behavior", "all"}),
         ("models/cells.py", TRAIN_RULES | {"extract_features", "neural_fit", "object_solution_times", "neural_summary",
                                            "behavior_summary", "all"} | FIGURE_RULES),
@@ -267,8 +267,8 @@ def edited(made_tree, module) -> str:
 
 def test_feature_index_has_no_clock_of_its_own(tmp_path):
     """The index says which step a row is; a step's duration is presentation.step_ms, known only to the config."""
-    from convrnn.feature_sets import load_feature_set, save_feature_set
-    from convrnn.features import extract_features
+    from convrnn.features.store import load_feature_set, save_feature_set
+    from convrnn.features.extract import extract_features
     from convrnn.models import build
 
     model = build("rgc_shallow", num_classes=4, width=0.125, times=3, image_off=2, image_size=32)
@@ -283,7 +283,7 @@ def test_feature_index_has_no_clock_of_its_own(tmp_path):
 
 
 def test_static_models_are_recorded_once_and_recurrent_ones_always_unrolled():
-    from convrnn.features import extract_features
+    from convrnn.features.extract import extract_features
     from convrnn.models import build
 
     torch.manual_seed(0)
@@ -302,7 +302,7 @@ def test_static_models_are_recorded_once_and_recurrent_ones_always_unrolled():
 
 
 def test_pca_is_fitted_on_other_images_than_the_scored_ones():
-    from convrnn.features import extract_features, fit_pca_bases
+    from convrnn.features.extract import extract_features, fit_pca_bases
     from convrnn.models import build
 
     torch.manual_seed(0)
@@ -451,7 +451,8 @@ def test_demo_produces_every_figure_and_table(demo):
 @pytest.mark.slow
 def test_demo_ceiling_recovers_planted_reliability(demo):
     """The planted reliability is that of the time-averaged response; estimate it with the pipeline's ceiling code."""
-    from convrnn.neural import NeuralData, split_half_reliability
+    from convrnn.data.responses import NeuralData
+    from convrnn.neural import split_half_reliability
 
     sites = pd.read_parquet(demo / "results/data/neural/sites.parquet").set_index("site")
     neural = NeuralData.from_long(pd.read_parquet(demo / "results/data/neural/responses.parquet"))
@@ -524,7 +525,7 @@ def test_demo_reproduces_the_papers_qualitative_claims(demo):
 
 @pytest.mark.slow
 def test_demo_features_match_their_index(demo):
-    from convrnn.feature_sets import load_feature_set
+    from convrnn.features.store import load_feature_set
 
     fs = load_feature_set(demo / "results/features/rgc_m/neural.safetensors",
                           demo / "results/features/rgc_m/neural.parquet")

@@ -3,7 +3,7 @@ import pandas as pd
 
 from convrnn.io import read_parquet, write_parquet
 from convrnn.training.dynamics import fit_diffusion_exponent
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 rows = []

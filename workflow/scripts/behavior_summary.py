@@ -2,7 +2,7 @@
 import pandas as pd
 
 from convrnn.io import read_parquet, write_parquet
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 summary = pd.concat([read_parquet(f, required=["model", "convention", "rho", "rho_sem"]) for f in snakemake.input.scores],

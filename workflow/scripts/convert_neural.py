@@ -5,8 +5,8 @@ params.time_align: {} keeps the assembly's bins; {"time_align", "time_bins"} re-
 from convrnn.data.brainscore import convert_assembly
 from convrnn.data.staged import check_cache_file
 from convrnn.io import write_parquet
-from convrnn.neural.data import response_sites
-from convrnn.workflow import setup_script
+from convrnn.data.responses import response_sites
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 # the cached file may have been replaced since the DAG was planned

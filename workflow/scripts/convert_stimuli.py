@@ -6,7 +6,7 @@ from convrnn.data.brainscore import convert_stimulus_set, load_images
 from convrnn.data.staged import check_cache_file
 from convrnn.data.stimuli import save_stimuli
 from convrnn.io import read_parquet
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 for staged in (snakemake.input.csv, snakemake.input.zip):  # either may have been replaced since the DAG was planned

@@ -8,7 +8,7 @@ import urllib.request
 
 from convrnn.io import atomic_path
 from convrnn.models.tf_checkpoint import read_index
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 urls = snakemake.params.urls

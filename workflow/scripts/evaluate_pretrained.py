@@ -1,8 +1,8 @@
 """Rule evaluate_pretrained: ImageNet validation accuracy of a model's converted released weights, beside the top-1 /
 top-5 its authors report (neuroailab/convrnns README)."""
-from convrnn.pipeline import resolve_device
+from convrnn.devices import resolve_device
 from convrnn.training.evaluate import pretrained_accuracy_job
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p = snakemake.params

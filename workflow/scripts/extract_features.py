@@ -3,14 +3,16 @@ that are never scored)."""
 import numpy as np
 
 from convrnn.data.stimuli import load_stimuli
-from convrnn.feature_sets import save_feature_set
-from convrnn.features import extract_features
-from convrnn.pipeline import load_trained, resolve_device
-from convrnn.workflow import setup_script
+from convrnn.features.store import save_feature_set
+from convrnn.features.extract import extract_features
+from convrnn.devices import resolve_device
+from convrnn.models import build
+from convrnn.models.weights import load_weights
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p, inp = snakemake.params, snakemake.input
-model = load_trained(p.spec, p.num_classes, inp.weights)
+model = load_weights(build(p.spec, num_classes=p.num_classes), inp.weights)
 images, meta = load_stimuli(inp.images, inp.meta)
 pca_images = None
 if p.features["pca_components"]:

@@ -3,7 +3,7 @@ import pandas as pd
 
 from convrnn.figures import model_styles, plot_behavior
 from convrnn.io import read_parquet
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 setup_script(snakemake)
 per_image = pd.concat([read_parquet(f) for f in snakemake.input.ost])

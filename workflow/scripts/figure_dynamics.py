@@ -5,7 +5,7 @@ import pandas as pd
 
 from convrnn.figures import model_styles, plot_dynamics
 from convrnn.io import read_parquet
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 setup_script(snakemake)
 dynamics = pd.concat([read_parquet(f).assign(model=Path(f).parent.name) for f in snakemake.input.dynamics])

@@ -1,7 +1,7 @@
 """Rule figure_neural: neural predictivity over time per region and model (the papers' time course)."""
 from convrnn.figures import model_styles, plot_neural_over_time
 from convrnn.io import read_parquet
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 setup_script(snakemake)
 p = snakemake.params

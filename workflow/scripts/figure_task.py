@@ -5,7 +5,7 @@ import pandas as pd
 
 from convrnn.figures import model_styles, plot_task
 from convrnn.io import read_parquet
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 setup_script(snakemake)
 summary = read_parquet(snakemake.input.summary)

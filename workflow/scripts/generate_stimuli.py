@@ -1,6 +1,6 @@
 """Rule generate_stimuli: HvM-like train / val / neural stimulus sets (same objects, independent poses)."""
 from convrnn.data.stimuli import generate_stimuli, save_stimuli
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p = snakemake.params

@@ -1,17 +1,14 @@
 """Rule model_size: parameters and units (activations of every node, each counted once: at its output, the default
 unit count, and before its max-pool)."""
-import json
-
 import pandas as pd
 
 from convrnn.io import write_parquet
-from convrnn.models import count_params, count_units
-from convrnn.pipeline import build_from_spec
-from convrnn.workflow import setup_script
+from convrnn.models import build, count_params, count_units
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p = snakemake.params
-model = build_from_spec(json.loads(p.spec), p.num_classes)
+model = build(p.spec, num_classes=p.num_classes)
 row = {
     "model": snakemake.wildcards.model,
     "n_params": count_params(model),

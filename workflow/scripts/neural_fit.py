@@ -1,8 +1,8 @@
 """Rule neural_fit: cross-validated predictivity per layer x model step x neural bin x site, and the layer selection
 on time-averaged responses nested in the same splits."""
 from convrnn.neural.jobs import neural_fit_job
-from convrnn.pipeline import resolve_device
-from convrnn.workflow import setup_script
+from convrnn.devices import resolve_device
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p, cfg, inp = snakemake.params, snakemake.params.neural, snakemake.input

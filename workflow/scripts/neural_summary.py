@@ -1,7 +1,7 @@
 """Rule neural_summary: region values per model x region x layer x bin, the layer each model commits to each area,
 and the papers' time course (layers chosen per split, static models placed in time)."""
 from convrnn.neural.jobs import neural_summary_job
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 p, out = snakemake.params, snakemake.output

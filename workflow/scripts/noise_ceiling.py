@@ -1,6 +1,6 @@
 """Rule noise_ceiling: Brain-Score's split-half (Spearman-Brown) ceiling per site and time bin of the scored window."""
 from convrnn.neural.jobs import noise_ceiling_job
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 p = snakemake.params

@@ -1,6 +1,6 @@
 """Rule object_solution_times: per-image solution times of a decoder on the model's IT layer(s), per convention."""
 from convrnn.neural.ost_job import object_solution_times_job
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 setup_script(snakemake, use_torch=True)   # the torch decoder: one thread per job (measured faster than two)
 p, inp, out = snakemake.params, snakemake.input, snakemake.output

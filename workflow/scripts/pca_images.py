@@ -2,7 +2,7 @@
 from convrnn.data.brainscore import load_images
 from convrnn.data.imagenet import pca_image_table
 from convrnn.data.stimuli import save_stimuli
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 p = snakemake.params

@@ -2,9 +2,10 @@
 import pandas as pd
 
 from convrnn.io import write_parquet
-from convrnn.pipeline import resolve_device, task_datasets
+from convrnn.data.tasks import task_datasets
+from convrnn.devices import resolve_device
 from convrnn.search import SearchSpace, default_space, run_worker, training_objective
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p = snakemake.params

@@ -1,7 +1,7 @@
 """Checkpoint select_architectures: close the search; write all trials and the chosen architectures."""
 from convrnn.io import write_parquet
 from convrnn.search import load_space, select_architectures, trials_table
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 p = snakemake.params

@@ -2,8 +2,8 @@
 from convrnn.data.stimuli import load_stimuli
 from convrnn.data.synthetic_neural import simulate_neural
 from convrnn.io import write_parquet
-from convrnn.neural.data import write_responses
-from convrnn.workflow import setup_script
+from convrnn.data.responses import write_responses
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 images, meta = load_stimuli(snakemake.input.images, snakemake.input.meta)

@@ -3,7 +3,7 @@ import pandas as pd
 
 from convrnn.io import read_parquet, write_parquet
 from convrnn.training.evaluate import PRETRAINED_ACCURACY_COLUMNS
-from convrnn.workflow import setup_script
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake)
 table = pd.concat([read_parquet(f, required=PRETRAINED_ACCURACY_COLUMNS) for f in snakemake.input.rows],

@@ -1,7 +1,7 @@
 """Rule train_model: train one model (resumes from results/models/{model}/checkpoint.pt after a kill).
 
 One device: in-process. Several GPUs: one rank per GPU through the launcher of the SLURM profile (`mpi`
-resource, e.g. srun) or torchrun (docs/cluster.md); every rank runs convrnn.train_job on the same job file.
+resource, e.g. srun) or torchrun (docs/cluster.md); every rank runs convrnn.workflow.train_job on the same job file.
 """
 import json
 import subprocess
@@ -11,15 +11,15 @@ from pathlib import Path
 import pandas as pd
 
 from convrnn.io import write_json, write_parquet
-from convrnn.pipeline import resolve_device
-from convrnn.train_job import launcher_command, run
-from convrnn.workflow import setup_script
+from convrnn.devices import resolve_device
+from convrnn.workflow.train_job import launcher_command, run
+from convrnn.workflow.scripts import setup_script
 
 log = setup_script(snakemake, use_torch=True)
 p = snakemake.params
 out_dir = Path(snakemake.output.weights).parent
 job = {
-    "spec": json.loads(p.spec),
+    "spec": p.spec,
     "inputs": {k: v for k, v in snakemake.input.items() if k != "selected"},
     "imagenet": p.imagenet,
     "image_size": p.image_size,
@@ -32,12 +32,12 @@ log.info("training %s (%s) on %s%s", snakemake.wildcards.model, job["spec"]["arc
          f" with {' '.join(launcher)}" if launcher else "")
 if launcher:
     write_json(job, out_dir / "job.json")
-    subprocess.run([*launcher, sys.executable, "-m", "convrnn.train_job", str(out_dir / "job.json")],
+    subprocess.run([*launcher, sys.executable, "-m", "convrnn.workflow.train_job", str(out_dir / "job.json")],
                    check=True, stderr=sys.stderr, stdout=sys.stderr)
     result = json.loads((out_dir / "result.json").read_text())
 else:
     result = run(job)
-row = {"model": snakemake.wildcards.model, "arch": job["spec"]["arch"], "spec": p.spec, **result}
+row = {"model": snakemake.wildcards.model, "arch": p.spec["arch"], "spec": json.dumps(p.spec, sort_keys=True), **result}
 write_parquet(pd.DataFrame([row]), snakemake.output.result)
 for leftover in ("checkpoint.pt", "job.json", "result.json"):  # finished: a rerun must start fresh, not resume
     (out_dir / leftover).unlink(missing_ok=True)

@@ -251,7 +251,7 @@ def _coord(da: xr.DataArray, name: str, dim: str, nc_path) -> np.ndarray:
 def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, region: str | None = None, *,
                      drop_sites: Iterable[str] = FAULTY_SITES, rows_per_block: int = 8_000_000,
                      time_align: str = "none", time_bins: Iterable[tuple[float, float]] | None = None) -> Path:
-    """Write a neural assembly as the project's long response table (``convrnn.neural.data.write_responses``).
+    """Write a neural assembly as the project's long response table (``convrnn.data.responses.write_responses``).
 
     One pass over the file: blocks of presentations are read with all sites and bins at once (the on-disk layout is
     neuroid x presentation x time_bin, so a per-bin read would reread the whole file once per bin) and written as
@@ -267,7 +267,7 @@ def convert_assembly(nc_path: str | os.PathLike, out_path: str | os.PathLike, re
     not cover are left out (logged); none covered is an error. A NaN in a contributing bin gives NaN, as in
     Brain-Score.
     """
-    from convrnn.neural.data import write_responses
+    from convrnn.data.responses import write_responses
 
     if time_align not in TIME_ALIGN_MODES:
         raise ValueError(f"time_align must be one of {TIME_ALIGN_MODES}, got {time_align!r}")

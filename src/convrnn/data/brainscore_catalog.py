@@ -27,6 +27,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from convrnn.errors import ConfigError
+
 S3_ROOT = "https://brainscore-storage.s3.amazonaws.com/brainio-brainscore"
 
 
@@ -209,7 +211,6 @@ def check_time_bins(config: Mapping) -> None:
     bin to be one step's interval; ``portion``/``center`` need at least one step covered. Raises ``ConfigError``
     (a ValueError) naming the field.
     """
-    from convrnn.workflow import ConfigError
 
     if config["data"]["source"] != "real" or config.get("neural", {}).get("pairing", "matched") != "matched":
         return
@@ -246,3 +247,22 @@ def time_align_kwargs(config) -> dict:
     pres = config["presentation"]
     return {"time_align": mode,
             "time_bins": model_step_bins(pres["neural_times"], pres["step_ms"], pres.get("latency_offset_ms", 0))}
+
+
+def brainscore_filename(identifier: str, kind: str, field: str = "data.brainscore") -> str:
+    """Cache file name of a Brain-Score catalog entry; kind: assembly | csv | zip (identifier as in Brain-Score).
+    ``field``: the config field the identifier came from, named in the error."""
+    want = "assembly" if kind == "assembly" else f"stimulus_{kind}"
+    for entry in CATALOG.values():
+        if entry.identifier == identifier and entry.kind == want:
+            return entry.filename
+    known = sorted({e.identifier for e in CATALOG.values() if e.kind == want})
+    raise ConfigError(f"config field '{field}': no {kind} {identifier!r} in the catalog; known: {known}")
+
+
+def entry_for_file(filename: str) -> CatalogEntry:
+    """The catalog entry whose cache file name is ``filename``."""
+    for entry in CATALOG.values():
+        if entry.filename == filename:
+            return entry
+    raise KeyError(f"{filename}: not a file of the Brain-Score catalog (convrnn.data.brainscore_catalog)")

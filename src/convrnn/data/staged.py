@@ -16,7 +16,7 @@ import json
 import os
 from pathlib import Path
 
-from convrnn.data.brainscore_catalog import CATALOG, CatalogEntry
+from convrnn.data.brainscore_catalog import CatalogEntry, entry_for_file
 
 MEMO_FILE = "sha1.json"
 _CHUNK = 1 << 20
@@ -36,11 +36,7 @@ def sha1_of(path: str | os.PathLike) -> str:
 
 def entry_for(path: str | os.PathLike) -> CatalogEntry:
     """The catalog entry a cache file stands for, from its file name."""
-    name = Path(path).name
-    for entry in CATALOG.values():
-        if entry.filename == name:
-            return entry
-    raise KeyError(f"{path}: not a file of the Brain-Score catalog (convrnn.data.brainscore_catalog)")
+    return entry_for_file(Path(path).name)
 
 
 def _stat_key(path: Path) -> list:

@@ -5,7 +5,7 @@ Add a model in one line: ``register_model("gru_shallow_fb", lambda: with_edges(s
 from __future__ import annotations
 
 import copy
-from typing import Callable
+from typing import Callable, Mapping
 
 from torch import nn
 
@@ -67,8 +67,13 @@ def names() -> list[str]:
     return sorted([*MODELS, *MATCHED, *RESNETS])
 
 
-def build(name: str, **overrides) -> nn.Module:
-    """Build a zoo model (untrained). See docs/models.md for names and overrides."""
+def build(spec: str | Mapping, **overrides) -> nn.Module:
+    """Build a zoo model (untrained) from its name or from a model spec ``{"arch": name, "overrides": {...}}`` (a
+    config's ``models.<id>``); keyword overrides apply on top. See docs/models.md for names and overrides."""
+    if isinstance(spec, Mapping):
+        name, overrides = spec["arch"], {**(spec.get("overrides") or {}), **overrides}
+    else:
+        name = spec
     unknown = [k for k in overrides if k not in OVERRIDES]
     if unknown:
         raise ValueError(f"unknown override(s) {unknown} for {name!r}; allowed: {list(OVERRIDES)}")

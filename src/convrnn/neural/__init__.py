@@ -7,7 +7,6 @@ import importlib
 _HOMES = {
     "behavior": ["decode_over_time", "i1_dprime", "ost_consistency", "ost_score", "solution_times"],
     "ceiling": ["SplitHalf", "split_half_reliability"],
-    "data": ["NeuralData"],
     "ost": ["CONVENTIONS", "KAR2019_BINS_MS", "NAYEBI2022_BINS_MS", "OSTResult", "object_solution_times"],
     "ost_classifier": ["LinearSVMClassifier", "LogisticClassifier", "TFSoftmaxClassifier", "make_classifier"],
     "placement": ["PLACEMENTS", "graded_layers", "in_window", "placed_layers", "steps_in_window"],

@@ -9,11 +9,11 @@ import logging
 import numpy as np
 import pandas as pd
 
-from convrnn.feature_sets import check_feature_images, feature_stimulus_ids
+from convrnn.features.store import check_feature_images, feature_stimulus_ids
 from convrnn.io import load_tensors, read_parquet, write_parquet
 
 from .ceiling import split_half_reliability
-from . import data as neural_data
+from convrnn.data import responses as neural_data
 from .defaults import PLS_COMPONENTS
 from .placement import SELECTION_WINDOW_MS, in_window, steps_in_window
 from .scoring import (DEFAULT_CEILING_SPLITS, NAYEBI_RIDGE_ALPHA, Responses, check_bins_pair, score_features,

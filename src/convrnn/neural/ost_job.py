@@ -12,7 +12,7 @@ import logging
 import numpy as np
 import pandas as pd
 
-from convrnn.feature_sets import load_feature_set
+from convrnn.features.store import load_feature_set
 from convrnn.io import read_parquet, write_parquet
 
 from .behavior import KAR2019_CEILING

@@ -39,7 +39,7 @@ import numpy as np
 import pandas as pd
 
 from .ceiling import nayebi_half_indices, split_half_reliability
-from .data import NeuralData
+from convrnn.data.responses import NeuralData
 from .defaults import DEFAULT_ALPHAS, PLS_COMPONENTS
 from .splits import brainscore_splits, random_splits
 from .stats import pearson, spearman_brown

@@ -39,9 +39,10 @@ _DT = torch.float64
 
 
 def default_device(device=None) -> torch.device:
-    if device is not None:
-        return torch.device(device)
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    """The solvers' device: the one given, else a GPU when there is one (``convrnn.devices``)."""
+    from convrnn.devices import resolve_device
+
+    return resolve_device(device)
 
 
 def _t(a, device):

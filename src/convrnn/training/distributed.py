@@ -65,11 +65,10 @@ def first_host(nodelist: str) -> str:
 
 
 def resolve_device(requested: str, env: DistEnv) -> torch.device:
-    if requested == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device='cuda' but torch.cuda.is_available() is False")
-    if requested == "cuda" or (requested == "auto" and torch.cuda.is_available()):
-        return torch.device("cuda", env.local_rank % max(torch.cuda.device_count(), 1))
-    return torch.device("cpu")
+    """This rank's device (``convrnn.devices.resolve_device`` on its local rank)."""
+    from convrnn.devices import resolve_device as resolve
+
+    return resolve(requested, env.local_rank)
 
 
 def init_process_group(env: DistEnv, device: torch.device) -> bool:

@@ -43,10 +43,12 @@ def pretrained_accuracy_job(weights, out, *, model: str, arch: str, spec, num_cl
     """One row of ``PRETRAINED_ACCURACY_COLUMNS``: accuracies in [0, 1]; ``released_*`` NaN for an arch the authors
     did not report."""
     from convrnn.data.pretrained_catalog import RELEASED_ACCURACY
-    from convrnn.pipeline import load_trained, task_datasets
+    from convrnn.data.tasks import task_datasets
+    from convrnn.models import build
+    from convrnn.models.weights import load_weights
 
     _, val, _ = task_datasets({}, imagenet=imagenet, image_size=image_size)
-    net = load_trained(spec, num_classes, weights).to(device)
+    net = load_weights(build(spec, num_classes=num_classes), weights).to(device)
     loader = DataLoader(val, batch_size=batch_size, num_workers=num_workers, pin_memory=device.type == "cuda")
     loss, top1, top5, n = classification_sums(net, loader, device).tolist()
     released = RELEASED_ACCURACY.get(arch, (math.nan, math.nan))

@@ -27,9 +27,11 @@ from typing import Any, Iterable, Mapping
 import yaml
 
 from convrnn.data.brainscore_catalog import check_time_bins
-from convrnn.workflow import SEARCH_PREFIX, ConfigError, brainscore_filename, num_classes, training_config
+from convrnn.data.brainscore_catalog import brainscore_filename
+from convrnn.errors import ConfigError
+from convrnn.workflow.config import SEARCH_PREFIX, num_classes, training_config
 
-SCHEMA = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+SCHEMA = Path(__file__).resolve().parents[3] / "workflow" / "schemas" / "config.schema.yaml"
 READOUT = "imnetds"  # the ConvRNNs' readout node: recordable, but no candidate for a cortical area
 
 
@@ -552,7 +554,7 @@ def _store(cache: Path, facts: ZooFacts) -> None:
 def _zoo_digest(cache_dir: str | os.PathLike | None = None) -> str:
     """Digest of what decides the answers: the sources that build models, check search spaces, training blocks and
     the synthetic data's settings, this module (which asks them), and torch's version."""
-    from convrnn.code_deps import code_index, package_root
+    from convrnn.workflow.code_deps import code_index, package_root
 
     src_root = package_root()
     h = hashlib.sha1(metadata.version("torch").encode())

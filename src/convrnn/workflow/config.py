@@ -1,24 +1,18 @@
-"""Glue between the Snakemake workflow and the package: model ids and specs, script set-up, catalog file names.
+"""The workflow config's model ids and specs, training blocks and search study name.
 
-Every rule's script imports ``setup_script`` from here and the Snakefile imports the rest on every invocation, so
-this module imports nothing heavy at module level and nothing from the package except inside the function that needs
-it (rules depend on the package modules their scripts run: ``convrnn.code_deps``). Config validation: ``preflight``.
+The Snakefile imports this on every invocation: standard library only (pandas inside the one function that reads the
+search's selection table). Config validation: ``convrnn.workflow.preflight``.
 """
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
-import sys
-from pathlib import Path
 from typing import Mapping
 
+from convrnn.errors import ConfigError  # noqa: F401  (re-exported: the workflow's errors)
+
 SEARCH_PREFIX = "search_"
-
-
-class ConfigError(ValueError):
-    """A configuration value is wrong; the message names the field."""
 
 
 # --- model ids ---------------------------------------------------------------------------------------------------
@@ -71,43 +65,3 @@ def search_study_name(search_config: Mapping) -> str:
     keyed = {k: search_config.get(k) for k in ("base_arch", "overrides", "space", "trial_training", "sampler", "image_size")}
     digest = hashlib.sha1(json.dumps(keyed, sort_keys=True, default=str).encode()).hexdigest()[:10]
     return f"search-{digest}"
-
-
-# --- scripts -----------------------------------------------------------------------------------------------------
-
-def setup_script(snakemake, use_torch: bool = False) -> logging.Logger:
-    """Send stderr (progress lines, warnings, tracebacks) and logging to the rule's log file, as Snakemake
-    workflows do; cap BLAS/torch threads to the job's share."""
-    if len(snakemake.log):
-        Path(snakemake.log[0]).parent.mkdir(parents=True, exist_ok=True)
-        sys.stderr = open(snakemake.log[0], "w", buffering=1)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
-                        stream=sys.stderr, force=True)
-    n = max(1, int(snakemake.threads or 1))
-    if use_torch:
-        import torch
-
-        torch.set_num_threads(n)
-    return logging.getLogger(f"convrnn.{snakemake.rule}")
-
-
-def brainscore_filename(identifier: str, kind: str, field: str = "data.brainscore") -> str:
-    """Cache file name of a Brain-Score catalog entry; kind: assembly | csv | zip (identifier as in Brain-Score).
-    ``field``: the config field the identifier came from, named in the error."""
-    from convrnn.data.brainscore_catalog import CATALOG
-
-    want = "assembly" if kind == "assembly" else f"stimulus_{kind}"
-    for entry in CATALOG.values():
-        if entry.identifier == identifier and entry.kind == want:
-            return entry.filename
-    known = sorted({e.identifier for e in CATALOG.values() if e.kind == want})
-    raise ConfigError(f"config field '{field}': no {kind} {identifier!r} in the catalog; known: {known}")
-
-
-def brainscore_entry_for_file(filename: str):
-    from convrnn.data.brainscore_catalog import CATALOG
-
-    for entry in CATALOG.values():
-        if entry.filename == filename:
-            return entry
-    raise KeyError(f"{filename}: not a file of the Brain-Score catalog (convrnn.data.brainscore_catalog)")

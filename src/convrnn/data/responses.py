@@ -308,7 +308,7 @@ class _ResponseFile:
             raise ValueError(f"{self.path}: missing column(s) {missing}; has {names}")
         meta = self.file.metadata
         if _AXES_KEY not in (meta.metadata or {}):
-            raise ValueError(f"{self.path}: no axes metadata; write the table with convrnn.neural.data.write_responses")
+            raise ValueError(f"{self.path}: no axes metadata; write the table with convrnn.data.responses.write_responses")
         axes = json.loads(meta.metadata[_AXES_KEY])
         self.stimulus_ids = np.asarray(axes["stimulus_ids"], dtype=object)
         self.sites = pd.DataFrame({"site": axes["sites"], "region": axes["regions"]})
@@ -320,7 +320,7 @@ class _ResponseFile:
             stats = [rg.column(pos[c]).statistics for c in BIN_COLUMNS]
             if any(st is None or not st.has_min_max or st.min != st.max for st in stats):
                 raise ValueError(f"{self.path}: row group {g} spans several time bins (or has no statistics); "
-                                 "write the table with convrnn.neural.data.write_responses")
+                                 "write the table with convrnn.data.responses.write_responses")
             rows.append((stats[0].min, stats[1].min, g))
         self.row_groups = pd.DataFrame(rows, columns=BIN_COLUMNS + ["row_group"])
         self.bins = (self.row_groups[BIN_COLUMNS].drop_duplicates().sort_values(BIN_COLUMNS, ignore_index=True)

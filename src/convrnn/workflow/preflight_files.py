@@ -21,8 +21,8 @@ from typing import Iterable, Mapping
 
 import yaml
 
-from convrnn.preflight import brainscore_files
-from convrnn.workflow import ConfigError
+from convrnn.workflow.preflight import brainscore_files
+from convrnn.errors import ConfigError
 
 #: The shipped value of data.imagenet.root (config/paper.yaml): stands for "not set yet".
 IMAGENET_PLACEHOLDER = "/path/to/ILSVRC2012"

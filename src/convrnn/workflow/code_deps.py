@@ -247,7 +247,7 @@ def _index(src_root: str) -> CodeIndex:
 def package_root() -> Path:
     """The directory holding the imported ``convrnn`` package (``src/`` of an editable install): its sources are
     the code the jobs run."""
-    return Path(__file__).resolve().parents[1]
+    return Path(__file__).resolve().parents[2]
 
 
 def code_index(src_root: str | Path | None = None, cache_dir: str | Path | None = None) -> CodeIndex:

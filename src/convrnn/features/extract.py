@@ -1,6 +1,6 @@
 """Model features per layer x time step on a stimulus set, optionally reduced by PCA.
 
-Storage: :mod:`convrnn.feature_sets` (torch-free, for the jobs that only read features).
+Storage: :mod:`convrnn.features.store` (torch-free, for the jobs that only read features).
 
 Time: a recurrent model is unrolled biologically over the neural presentation (image on for ``image_off`` steps,
 then gray; ``time_course = "unrolled"``, T steps). A static model (feed-forward, or trained as a static map:
@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 
 from convrnn.data.stimuli import normalize
-from convrnn.feature_sets import FeatureSet
+from convrnn.features.store import FeatureSet
 
 log = logging.getLogger(__name__)
 TIME_COURSES = ("unrolled", "static")
