@@ -1,5 +1,6 @@
 # convrnn-repro: one DAG from stimuli to figures for Nayebi et al. (NeurIPS 2018; Neural Computation 2022).
 # Default: `snakemake --cores 2` (offline CPU demo). Paper: `snakemake --profile slurm` (uses config/paper.yaml).
+# A variant: `--configfile mine.yaml`, a file with only the keys it changes (config/README.md).
 import os
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ if (Path(workflow.basedir) / "src/convrnn/__init__.py").is_file():
     )
 
 from snakemake.utils import min_version
+from convrnn.workflow.overlays import resolve_config_files
 from convrnn.workflow.preflight import validate_config
 from convrnn.workflow.preflight_files import (
     check_config_files,
@@ -27,8 +29,9 @@ from convrnn.errors import ConfigError
 min_version("9.0")
 
 
-# `--configfile X` replaces the embedded default instead of being merged into it (a merge would leak the demo models
-# into a paper run).
+# The embedded default, unless `--configfile` names others. A config file is an overlay on the file its `base:` key
+# names (none: on this default; `base: null`: standalone), so the config is resolved here, from the files, and not
+# from Snakemake's plain merge of them: a variant is only its changed keys (config/README.md).
 if not workflow.overwrite_configfiles:
 
     configfile: "config/config.yaml"
@@ -38,7 +41,19 @@ if not workflow.overwrite_configfiles:
 # and the rules' package modules are cached here, so a dry run imports torch only after the models code changed.
 PREFLIGHT_CACHE = ".snakemake/convrnn-preflight"
 try:
-    check_config_files(workflow.configfiles)
+    _resolved, CONFIG_FILES = resolve_config_files(
+        workflow.configfiles,
+        # --replace-workflow-config: the files given stand alone, the default is not under them
+        default=(
+            None
+            if workflow.config_settings.replace_workflow_config
+            else Path(workflow.basedir) / "config/config.yaml"
+        ),
+        overrides=workflow.config_settings.config,  # --config key=value, on top of every file
+    )
+    config.clear()  # in place: `config` is the object the rules and jobs read
+    config.update(_resolved)
+    check_config_files(CONFIG_FILES)
     validate_config(
         config, "workflow/schemas/config.schema.yaml", cache_dir=PREFLIGHT_CACHE
     )
@@ -63,6 +78,7 @@ include: "rules/features.smk"
 include: "rules/neural.smk"
 include: "rules/behavior.smk"
 include: "rules/figures.smk"
+include: "rules/brainscore.smk"
 
 
 localrules:
@@ -80,6 +96,12 @@ localrules:
     figure_behavior,
     figure_pareto,
     figure_dynamics,
+    figure_cells,
+    figure_controls,
+    figure_site_layers,
+    figure_task_vs_brain,
+    table_models,
+    tables,
 
 
 rule all:

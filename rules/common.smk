@@ -20,6 +20,8 @@ CONFIG_MODELS = list(config["models"])
 BEHAVIOR_SET = "neural" if SYNTHETIC else "behavior"
 NUM_CLASSES = num_classes(config)
 FIGURES = ["task", "neural", "best_layer", "behavior", "pareto", "dynamics"]
+FIGURES += ["cells", "controls", "site_layers", "task_vs_brain"]
+TABLES = ["models", "areas", "behavior", "brain_vs_task"]
 SEARCH_FIGURES = ["search_features", "search_progress"]
 SEARCH = config["search"]
 SEARCH_ON = SEARCH["enabled"]
@@ -126,7 +128,31 @@ def final_outputs(wildcards):
     out += expand("results/neural/fits/{model}.parquet", model=all_models())
     for name in FIGURES + (SEARCH_FIGURES if SEARCH_ON else []):
         out += figure_paths(name)
+    out += [table_path(name) for name in TABLES + (["search"] if SEARCH_ON else [])]
+    # Brain-Score plugins asked for in the config (rules/brainscore.smk); none by default
+    out += expand("results/brainscore/{model}", model=config["export"]["brainscore"])
     return out
+
+
+def table_path(name, ext="parquet"):
+    """A table beside the figures: Parquet, with a CSV and a Markdown copy (convrnn.tables.write_table)."""
+    return f"results/tables/{name}.{ext}"
+
+
+def table_outputs(names):
+    return {name: table_path(name) for name in names} | {
+        "copies": [table_path(n, ext) for n in names for ext in ("csv", "md")]
+    }
+
+
+def search_tables(wildcards=None):
+    """The search's tables, where the run searches."""
+    if not SEARCH_ON:
+        return {}
+    return {
+        "selected": "results/search/selected.parquet",
+        "trials": "results/search/trials.parquet",
+    }
 
 
 def brainscore_file(identifier, kind):

@@ -115,6 +115,8 @@ else:
             meta=stim("{stimset}", "meta"),
         log:
             "results/logs/convert_stimuli/{stimset}.log",
+        wildcard_constraints:
+            stimset="neural|behavior",  # the PCA images are ImageNet's (rule pca_images)
         conda:
             "../envs/convrnn.yaml"
         params:

@@ -34,6 +34,7 @@ rule neural_fit:
     output:
         fits="results/neural/fits/{model}.parquet",
         selection="results/neural/selection/{model}.parquet",
+        site_layers="results/neural/site_layers/{model}.parquet",
     log:
         "results/logs/neural_fit/{model}.log",
     benchmark:

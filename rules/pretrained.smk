@@ -28,6 +28,7 @@ rule convert_pretrained:
         code=code("convert_pretrained"),
     output:
         weights="results/models/{model}/weights.safetensors",
+        size="results/models/{model}/size.parquet",
     log:
         "results/logs/convert_pretrained/{model}.log",
     wildcard_constraints:
@@ -37,6 +38,7 @@ rule convert_pretrained:
     params:
         spec=spec_of,
         num_classes=NUM_CLASSES,
+        image_size=config["data"]["image_size"],
         prefix=lambda wc: f"{PRETRAINED_CACHE}/{PRETRAINED[wc.model]}/{PRETRAINED_CATALOG.PREFIX}",
     script:
         "../workflow/scripts/convert_pretrained.py"

@@ -11,6 +11,7 @@ rule train_model:
         metrics="results/models/{model}/metrics.parquet",
         dynamics="results/models/{model}/dynamics.parquet",
         result="results/models/{model}/result.parquet",
+        size="results/models/{model}/size.parquet",
     log:
         "results/logs/train_model/{model}.log",
     benchmark:
@@ -25,6 +26,7 @@ rule train_model:
         runtime=lambda wc, attempt: 60 * attempt,
     params:
         spec=spec_of,
+        num_classes=NUM_CLASSES,
         training=lambda wc: training_config(config, wc.model),
         imagenet=config["data"].get("imagenet"),
         image_size=config["data"]["image_size"],
@@ -32,24 +34,6 @@ rule train_model:
         seed=config["seed"],
     script:
         "../workflow/scripts/train_model.py"
-
-
-rule model_size:
-    input:
-        unpack(selection_input),
-        code=code("model_size"),
-    output:
-        "results/models/{model}/size.parquet",
-    log:
-        "results/logs/model_size/{model}.log",
-    conda:
-        "../envs/convrnn.yaml"
-    params:
-        spec=spec_of,
-        num_classes=NUM_CLASSES,
-        image_size=config["data"]["image_size"],
-    script:
-        "../workflow/scripts/model_size.py"
 
 
 rule summarize_training:

@@ -641,9 +641,9 @@ def test_convert_assembly_rebins_overlapping_windows_to_model_steps(tmp_path):
 
 
 def _public_config() -> dict:
-    import yaml
+    from convrnn.workflow.overlays import load_config
 
-    return yaml.safe_load((Path(__file__).resolve().parents[1] / "config/public.yaml").read_text())
+    return load_config(Path(__file__).resolve().parents[1] / "config/public.yaml")  # an overlay on paper.yaml
 
 
 def test_public_config_is_accepted_and_rebins_to_the_model_steps():
@@ -682,7 +682,7 @@ def test_unpaired_bins_are_a_config_time_error():
     cfg["neural"].update(pairing="all", time_align="none")   # every step x bin: nothing to pair
     check_time_bins(cfg)
     # 10 ms data with unknown edges (paper.yaml): default none, checked when the file is read
-    import yaml
-    paper = yaml.safe_load((Path(__file__).resolve().parents[1] / "config/paper.yaml").read_text())
+    from convrnn.workflow.overlays import load_config
+    paper = load_config(Path(__file__).resolve().parents[1] / "config/paper.yaml")
     check_time_bins(paper)
     assert bs.time_align_kwargs(paper) == {}

@@ -4,8 +4,8 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # stage of each top-level module or subpackage: an import may only reach a lower stage (or its own)
-STAGES = {"errors": 0, "io": 0, "devices": 0, "data": 1, "models": 2, "features": 2, "figures": 2, "neural": 3,
-          "training": 3, "search": 4, "workflow": 5}
+STAGES = {"errors": 0, "io": 0, "devices": 0, "checks": 0, "data": 1, "models": 2, "features": 2, "neural": 3,
+          "training": 3, "search": 4, "tables": 4, "figures": 5, "export": 5, "workflow": 6, "cli": 7}
 
 
 def _modules():
@@ -68,3 +68,30 @@ def test_no_import_circle():
         if node not in state:
             visit(node, [node])
     assert not cycles, cycles
+
+
+def _table(text: str, header: str) -> dict[str, str]:
+    """First column -> second column of the Markdown table whose header row starts with ``| header |``."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header} |"))
+    rows = {}
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        rows[cells[0].strip("`")] = cells[1]
+    return rows
+
+
+def test_architecture_contracts_match_the_code():
+    """docs/architecture.md's build overrides, readouts and cell keys are the code's, no more and no less."""
+    from convrnn.models import graph, registry
+    from convrnn.models.cells import CELLS, COMMON
+
+    text = (SRC.parent / "docs" / "architecture.md").read_text()
+    assert list(_table(text, "override")) == list(registry.OVERRIDES)
+    assert list(_table(text, "readout")) == list(graph.READOUTS)
+    cells = {name: sorted(k.strip() for k in keys.split(",")) for name, keys in _table(text, "cell").items()}
+    assert cells == {name: sorted(set(cls.defaults) - set(COMMON)) for name, cls in sorted(CELLS.items())}
+    assert "every cell also takes `kernel_init_scale` and `weight_decay`" in text and set(COMMON) == {
+        "kernel_init_scale", "weight_decay"}

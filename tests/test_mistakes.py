@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
+from convrnn.workflow.overlays import load_config
 from convrnn.workflow.preflight import validate_config
 from convrnn.workflow.preflight_files import (IMAGENET_PLACEHOLDER, check_config_files, check_imagenet_root,
                                      check_model_ids)
@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def config(name: str = "config") -> dict:
-    return yaml.safe_load((REPO / "config" / f"{name}.yaml").read_text())
+    return load_config(REPO / "config" / f"{name}.yaml")
 
 
 def _set(path: str, value):

@@ -46,18 +46,18 @@ def test_ff_controls_match_convrnn_params(bb, target, kind):
 def test_rgc_bypass_passes_input_when_gate_open():
     torch.manual_seed(0)
     cfg = dict(RGC_2018, gate_bias=-40.0, residual_to_out_gate=False, out_activation="identity", conv_bias=True)
-    cell = ReciprocalGatedCell(8, res_ch=8, **cfg)
+    cell = ReciprocalGatedCell(in_ch=8, res_ch=8, **cfg)
     x = torch.randn(2, 8, 5, 5)
     h, (c, _) = cell(x, None, res=torch.randn(2, 8, 5, 5))
     torch.testing.assert_close(h, x)
     # the closed gate (default bias 0, sigmoid) lets exactly half through from zero state
-    cell = ReciprocalGatedCell(8, res_ch=8, **dict(cfg, gate_bias=0.0, conv_bias=False))
+    cell = ReciprocalGatedCell(in_ch=8, res_ch=8, **dict(cfg, gate_bias=0.0, conv_bias=False))
     torch.testing.assert_close(cell(x, None, res=x)[0], 0.5 * x)
 
 
 def test_median_gate_ranges():
     torch.manual_seed(0)
-    cell = ReciprocalGatedCell(16, res_ch=16, **dict(MEDIAN_RGC, cell_depth=8))
+    cell = ReciprocalGatedCell(in_ch=16, res_ch=16, **dict(MEDIAN_RGC, cell_depth=8))
     big = 10 * torch.randn(4, 16, 6, 6)
     tau, gate = cell.tau_factor(cell.tau_h(big)), cell.gate_factor(cell.gate_h(10 * torch.randn(4, 8, 6, 6)))
     a, b = MEDIAN_RGC["tau_offset"], MEDIAN_RGC["gate_offset"]
@@ -160,7 +160,7 @@ def test_lstm_cell_equations_with_peepholes_on_the_previous_cell_state():
     from convrnn.models.cells import CELLS, conv_bias
 
     torch.manual_seed(0)
-    cell = CELLS["lstm"](4, out_depth=3, filter_size=1, peephole="position", forget_bias=0.5, map_hw=(5, 5))
+    cell = CELLS["lstm"](in_ch=4, out_depth=3, filter_size=1, peephole="position", forget_bias=0.5, map_hw=(5, 5))
     with torch.no_grad():
         cell.peep.normal_()
         conv_bias(cell.conv).normal_()
@@ -173,7 +173,7 @@ def test_lstm_cell_equations_with_peepholes_on_the_previous_cell_state():
     torch.testing.assert_close(h, torch.tanh(c_ref) * torch.sigmoid(o + w[2] * c0))
     assert h_state is h
     # zero state at t=0, and layer norm keeps every gate and c' at zero mean / unit variance per image
-    ln = CELLS["lstm"](4, out_depth=3, filter_size=1, layer_norm=True)
+    ln = CELLS["lstm"](in_ch=4, out_depth=3, filter_size=1, layer_norm=True)
     h, (c, _) = ln(x, None)
     torch.testing.assert_close(c.mean((1, 2, 3)), torch.zeros(2), atol=1e-5, rtol=0)
     torch.testing.assert_close(c.var((1, 2, 3), unbiased=False), torch.ones(2), atol=1e-3, rtol=0)
@@ -205,24 +205,50 @@ def test_overrides_change_the_graph():
     assert t30.times == t30.image_off == 12
 
 
-def test_register_new_cell_in_a_few_lines():
-    from convrnn.models import CELLS, register_cell, register_model
+def test_register_an_edge_set_variant_in_one_line():
+    """docs/models.md, "Adding a cell or an edge set": a variant of a zoo model is one ``register_model`` line; a
+    name the registered cells already give is refused, as is a cell name the zoo could not read back."""
+    from dataclasses import replace
+
+    from convrnn.models import MODELS, Placement, register_cell, register_model, unregister_cell
     from convrnn.models.backbones import shallow
 
-    @register_cell("leaky_test")
-    class Leaky(Cell):
-        defaults = {"leak": 0.5}
-
-        def forward(self, x, state, res=None, fb=None):
-            s = x if state is None else self.cfg["leak"] * state + x
-            return s, s
+    register_model("gru_shallow_fbtest", lambda: replace(shallow("gru"), edges=[("conv5", "conv3")]))
     try:
-        register_model("leaky_test_shallow", lambda: shallow("leaky_test"))
-        m = build("leaky_test_shallow", width=0.125, num_classes=3, cell={"leak": 0.9})
-        assert m(torch.randn(1, 3, 32, 32)).shape == (1, 3) and m.nodes[2].cell.cfg["leak"] == 0.9
+        assert "gru_shallow_fbtest" in names()
+        m = meta_build("gru_shallow_fbtest", width=0.125, num_classes=3)
+        assert m.fb_src[2] == [4] and not m.nodes[2].fb_to_cell   # a GRU node takes feedback through its conv
+        assert m.nodes[2].conv.in_channels == 16 + 64   # conv2's output + conv5's fed back (width 1/8)
     finally:
-        from convrnn.models import MODELS
-        CELLS.pop("leaky_test"), MODELS.pop("leaky_test_shallow", None)
+        MODELS.pop("gru_shallow_fbtest")
+    with pytest.raises(ValueError, match="already registered"):
+        register_model("gru_shallow", lambda: shallow("gru"))
+    with pytest.raises(ValueError, match="no '_'"):
+        register_cell("leaky_cell")(type("Leaky", (Cell,), {}))
+    with pytest.raises(ValueError, match="channel_keys: 'depth'"):
+        register_cell("leaky")(type("Leaky", (Cell,), {"defaults": {"out_depth": None}, "channel_keys": ("depth",)}))
+    with pytest.raises(ValueError, match=r"backbones\['shallow'\]: unknown config key\(s\) \['leak'\]"):
+        register_cell("leaky")(type("Leaky", (Cell,), {"backbones": {"shallow": Placement(configs={"leak": 1})}}))
+    # a placement with one config per layer must have one for each cell layer: refused when the model is built
+    register_cell("twolayer")(type("TwoLayer", (Cell,), {"defaults": {"leak": 0.5},
+                                                         "backbones": {"shallow": Placement(configs=({}, {}))}}))
+    try:
+        assert {"twolayer_shallow", "twolayer_intermediate"} <= set(names())
+        with pytest.raises(ValueError, match=r"cell 'twolayer' in the shallow backbone: 2 layer configs for the 3"):
+            meta_build("twolayer_shallow")
+    finally:
+        unregister_cell("twolayer")
+    assert "twolayer_shallow" not in names()
+
+
+def test_the_model_reads_its_spec():
+    """The run fields are the spec's, not copies: a spec changed after the build is what the model unrolls."""
+    m = build("timedecay_shallow", width=0.0625, num_classes=3, times=4, image_off=2, image_size=16)
+    assert (m.times, m.image_off, m.readout, m.num_classes) == (4, 2, "last", 3)
+    m.spec.times = 7
+    assert m.times == 7 and m.unroll(torch.randn(1, 3, 16, 16)).logits.shape == (7, 1, 3)
+    r = build("resnet18", num_classes=4, times=3)
+    assert (r.times, r.num_classes, r.readout) == (r.spec.times, r.spec.num_classes, r.spec.readout) == (3, 4, "last")
 
 
 def test_count_units_definition():

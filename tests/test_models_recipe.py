@@ -153,7 +153,7 @@ def test_initial_statistics_match_the_reference_median_model():
 def test_no_cell_memory_gives_a_constant_zero_out_gate():
     torch.manual_seed(0)
     cfg = dict(MEDIAN_RGC, cell_depth=8, gate_filter_size=0, out_residual=False, input_to_out=False)
-    cell = ReciprocalGatedCell(16, res_ch=16, **cfg)
+    cell = ReciprocalGatedCell(in_ch=16, res_ch=16, **cfg)
     assert cell.gate_h is None and not hasattr(cell, "gate_c")
     x, h0 = torch.randn(2, 16, 6, 6), torch.randn(2, 16, 6, 6)
     h, (c, _) = cell(x, (None, h0))

@@ -236,12 +236,11 @@ def test_nayebi_consistency_equals_brainmodel_utils():
     (lambda c: c["neural"].update(regression="per_time"), "neural.regression"),
 ])
 def test_config_refuses_unpaired_bins_and_unknown_neural_values(mutate, field):
-    import yaml
-
+    from convrnn.workflow.overlays import load_config
     from convrnn.workflow.preflight import validate_config
     from convrnn.errors import ConfigError
 
-    cfg = yaml.safe_load((Path(__file__).parents[1] / "config/config.yaml").read_text())
+    cfg = load_config(Path(__file__).parents[1] / "config/config.yaml")
     mutate(cfg)
     with pytest.raises(ConfigError, match=f"'{field}'"):
         validate_config(cfg)
@@ -286,12 +285,16 @@ def test_jobs_read_one_bin_and_one_layer_at_a_time_and_equal_in_memory_scoring(t
     assert len(ceiling) == 6 * 3 and all(len(v) == 4 for v in ceiling["ceiling_splits"])   # the window's 3 bins
     fits = jobs.neural_fit_job(tmp_path / "f.safetensors", tmp_path / "f.parquet", tmp_path / "responses.parquet",
                                tmp_path / "meta.parquet", tmp_path / "fits.parquet", model="m",
-                               selection_out=tmp_path / "sel.parquet", ceiling=tmp_path / "c.parquet",
+                               selection_out=tmp_path / "sel.parquet", site_layers_out=tmp_path / "sites.parquet",
+                               ceiling=tmp_path / "c.parquet",
                                convention=convention, n_splits=5, pls_components=10, window_ms=[80, 110],
                                selection_window_ms=[80, 110], **kw)
     assert all(b is not None and len(b) == 1 for b in read_bins), read_bins          # one bin per read
     assert read_layers == [["l1"], ["l2"], ["l3"]]                                   # one layer per read; no readout
     assert sorted(fits["time_bin_start_ms"].unique()) == [80, 90, 100]               # the window only
+    sites = pd.read_parquet(tmp_path / "sites.parquet")          # every site reads the planted layer l2
+    preferred = sites.loc[sites.groupby("site")["r"].idxmax(), "layer"]
+    assert len(sites) == 6 * 3 and (preferred == "l2").all(), sites
     ref = score_features(feats, neural, meta, convention=convention, n_splits=5, n_components=10, **kw)
     ref = ref[ref.time_bin_start_ms.between(80, 100)]
     key = ["layer", "model_step", "site"]

@@ -6,7 +6,8 @@ import types
 import numpy as np
 import pytest
 
-from convrnn.search.analysis import best_so_far, feature_effects, plot_best_so_far, plot_feature_effects
+from convrnn.figures import plot_best_so_far, plot_feature_effects
+from convrnn.search.analysis import best_so_far, feature_effects
 from test_search_select import hand_table
 
 

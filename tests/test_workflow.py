@@ -1,5 +1,6 @@
-"""The workflow itself: dry runs of both configs, lint, config validation, and one end-to-end run of the embedded
-default in a scratch copy of the repository (planted truths, reruns, resume after a kill, report)."""
+"""The workflow itself: dry runs of the shipped configs and of a two-line overlay, lint, config validation, and one
+end-to-end run of the embedded default in a scratch copy of the repository (planted truths, reruns, resume after a
+kill, report)."""
 from __future__ import annotations
 
 import os
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from convrnn.workflow.code_deps import script_modules
+from convrnn.workflow.overlays import load_config
 from convrnn.workflow.preflight import validate_config
 from convrnn.errors import ConfigError
 
@@ -68,7 +70,7 @@ def test_dry_run_default_plans_every_stage(clean_copy):
     out = smk("-n", "--quiet", "rules", cwd=clean_copy).output
     rules = planned_rules(out)
     for rule in ["generate_stimuli", "simulate_neural", "search_worker", "select_architectures", "train_model",
-                 "model_size", "extract_features", "noise_ceiling", "neural_fit", "object_solution_times", "all"]:
+                 "extract_features", "noise_ceiling", "neural_fit", "object_solution_times", "all"]:
         assert rule in rules, f"{rule} missing from the dry run:\n{out}"
     # The default retrains no searched model, so its aggregates and figures are planned from the start ...
     assert "figure_task" in rules, out
@@ -80,11 +82,60 @@ def test_dry_run_default_plans_every_stage(clean_copy):
     assert "figure_task" not in planned_rules(out) and "DAG of jobs will be updated after completion" in out
 
 
-def test_dry_run_paper_config(clean_copy):
-    out = smk("-n", "--quiet", "rules", "--configfile", "config/paper.yaml", cwd=clean_copy).output
+@pytest.mark.parametrize("name", ["paper", "public"])  # public.yaml: an overlay on paper.yaml, same stages
+def test_dry_run_paper_config(clean_copy, name):
+    out = smk("-n", "--quiet", "rules", "--configfile", f"config/{name}.yaml", cwd=clean_copy).output
     rules = planned_rules(out)
     assert {"download_brainscore", "convert_neural", "convert_stimuli", "search_worker", "train_model"} <= rules, out
     assert "generate_stimuli" not in rules
+
+
+def planned_models(dry_run_stdout: str) -> dict[str, set[str]]:
+    """Rule -> the models its planned jobs are for (the `model` wildcard of each job block of a dry run)."""
+    jobs: dict[str, set[str]] = {}
+    for rule, model in re.findall(r"^(?:local)?rule (\w+):\n(?:\s+\w+:.*\n)*?\s+wildcards: model=(\w+)",
+                                  dry_run_stdout, re.M):
+        jobs.setdefault(rule, set()).add(model)
+    return jobs
+
+
+# The issue's promise (#24): one model more than the default is a two-line file, not a copy of the default.
+TWO_LINE_OVERLAY = "models:\n  mgu: {arch: gru_shallow, overrides: {width: 0.125, times: 8, image_off: 6}}\n"
+
+
+def test_two_line_overlay_adds_one_model_to_the_default(clean_copy):
+    overlay = clean_copy / "mgu.yaml"
+    overlay.write_text(TWO_LINE_OVERLAY)
+    assert len(overlay.read_text().splitlines()) == 2
+    default = default_config()
+    cfg = validate_config(load_config(overlay, default=clean_copy / "config/config.yaml"))
+    assert list(cfg["models"]) == [*default["models"], "mgu"]
+    assert {k: v for k, v in cfg.items() if k != "models"} == {k: v for k, v in validate_config(default).items()
+                                                             if k != "models"}
+    # `--config` still applies on top of the resolved files (threads=2 shows in the jobs' resources)
+    out = smk("-n", "--cores", "4", "--configfile", "mgu.yaml", "--config", "threads=2", cwd=clean_copy).output
+    planned = planned_models(out)
+    for rule in ["train_model", "extract_features", "neural_fit", "object_solution_times"]:
+        assert planned.get(rule) == {*default["models"], "mgu"}, (rule, planned.get(rule))
+    assert "threads: 2" in out
+
+
+@pytest.mark.parametrize("files, named, reason", [
+    ({"x.yaml": "base: nope.yaml\nseed: 1\n"}, "x.yaml", "base 'nope.yaml' is not a file"),
+    ({"x.yaml": "base: y.yaml\n", "y.yaml": "base: x.yaml\n"}, "x.yaml", "its chain of bases loops"),
+    ({"x.yaml": "base: config/paper.yaml\nreplace: [modles]\nmodels: {}\n"}, "x.yaml",
+     "replace names 'modles', which this file does not set"),
+    ({"x.yaml": "base: y.yaml\n", "y.yaml": "base: null\nseed: 1\nseed: 2\n"}, "y.yaml", "given twice"),
+], ids=["missing base", "loop", "replace typo", "twice in a base"])
+def test_dry_run_overlay_errors_name_the_file(clean_copy, files, named, reason):
+    for name, text in files.items():
+        (clean_copy / name).write_text(text)
+    proc = smk("-n", "--configfile", "x.yaml", cwd=clean_copy, check=False)
+    assert proc.returncode != 0, proc.output[-2000:]
+    lines = [line for line in proc.output.splitlines() if reason in line]
+    assert len(lines) == 1 and f"{clean_copy / named}:" in lines[0], proc.output[-2000:]
+    assert "Traceback" not in proc.output and 'File "' not in proc.output, proc.output[-2000:]
+    assert not (clean_copy / "results").exists()
 
 
 def test_lint_is_clean():
@@ -134,9 +185,13 @@ def test_script_modules_follow_imports_per_name():
     # the model zoo is not its code (nor is plotting)
     assert not any(m.startswith("models/") for m in fit) and "figures.py" not in fit, fit
     figure = mods("figure_neural")
-    assert figure == {"__init__.py", "figures.py", "io.py", "workflow/__init__.py", "workflow/scripts.py"}, figure
+    # figures draw tables: no model zoo, training, data loading or torch solver is their code
+    assert {"figures.py", "io.py", "workflow/scripts.py"} <= figure, figure
+    assert not any(m.split("/")[0] in ("models", "training", "data") for m in figure), figure
+    assert "neural/solvers.py" not in figure and "neural/scoring.py" not in figure, figure
     train = mods("train_model")
-    assert {"models/registry.py", "models/cells.py", "training/loop.py", "workflow/train_job.py"} <= train
+    assert {"models/registry.py", "models/cells/base.py", "models/cells/rgc.py", "training/loop.py",
+            "workflow/train_job.py"} <= train
     assert not any(m.startswith("neural/") for m in train), train
 
 
@@ -220,11 +275,12 @@ def made_tree(tmp_path_factory):
     return root, dry
 
 
-FIGURE_RULES = {f"figure_{f}" for f in ["task", "neural", "best_layer", "behavior", "pareto", "dynamics"]}
+FIGURE_RULES = {f"figure_{f}" for f in ["task", "neural", "best_layer", "behavior", "pareto", "dynamics", "cells",
+                                        "controls", "site_layers", "task_vs_brain"]} | {"table_models", "tables"}
 
 
 DATA_RULES = {"generate_stimuli", "simulate_neural"}
-TRAIN_RULES = {"train_model", "model_size", "summarize_training", "analyze_dynamics"}
+TRAIN_RULES = {"train_model", "summarize_training", "analyze_dynamics"}
 
 
 @pytest.mark.parametrize(
@@ -232,9 +288,10 @@ TRAIN_RULES = {"train_model", "model_size", "summarize_training", "analyze_dynam
     [
         ("figures.py", FIGURE_RULES | {"all"}),
         ("features/extract.py", {"extract_features", "neural_fit", "object_solution_times", "neural_summary",
-                         "behavior_summary", "figure_neural", "figure_best_layer", "figure_behavior", "all"}),
-        ("models/cells.py", TRAIN_RULES | {"extract_features", "neural_fit", "object_solution_times", "neural_summary",
-                                           "behavior_summary", "all"} | FIGURE_RULES),
+                                 "behavior_summary", "figure_neural", "figure_best_layer", "figure_behavior",
+                                 "figure_site_layers", "figure_task_vs_brain", "tables", "all"}),
+        ("models/cells/ugrnn.py", TRAIN_RULES | {"extract_features", "neural_fit", "object_solution_times",
+                                                 "neural_summary", "behavior_summary", "all"} | FIGURE_RULES),
     ],
 )
 def test_editing_a_module_reruns_exactly_what_runs_it(made_tree, module, planned):
@@ -384,7 +441,7 @@ def test_conda_env_has_no_relative_install():
 # --- config validation ---------------------------------------------------------------------------------------------
 
 def default_config() -> dict:
-    return yaml.safe_load((REPO / "config/config.yaml").read_text())
+    return load_config(REPO / "config/config.yaml")
 
 
 @pytest.mark.parametrize(
@@ -405,9 +462,9 @@ def test_validate_config_names_the_field(mutate, field):
         validate_config(cfg)
 
 
-def test_validate_config_accepts_both_shipped_configs():
-    for name in ("config.yaml", "paper.yaml"):
-        validate_config(yaml.safe_load((REPO / "config" / name).read_text()))
+def test_validate_config_accepts_every_shipped_config():
+    for name in ("config", "paper", "public", "pretrained"):
+        validate_config(load_config(REPO / "config" / f"{name}.yaml"))
 
 
 def test_bad_config_stops_before_any_job(tmp_path):
@@ -546,7 +603,9 @@ def test_demo_nothing_left_to_do_then_script_edit_reruns_only_dependents(demo):
     try:
         script.write_text(original + "\n# edited\n")
         rules = planned_rules(smk("-n", "--quiet", "rules", cwd=demo).output)
-        assert rules == {"neural_summary", "figure_neural", "figure_best_layer", "all"}, rules
+        # the task figures (figure_task, _cells, _controls, _pareto and table_models) are not among them
+        assert rules == {"neural_summary", "figure_neural", "figure_best_layer", "figure_site_layers", "tables",
+                         "figure_task_vs_brain", "all"}, rules
     finally:
         script.write_text(original)
 

@@ -19,16 +19,22 @@ import seaborn as sns  # noqa: E402
 from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter  # noqa: E402
 
 from convrnn.io import atomic_path  # noqa: E402
+from convrnn.neural.summary import MIN_CEILING  # noqa: E402
+from convrnn.tables import pareto_front  # noqa: E402
 
 sns.set_theme(context="paper", style="ticks", font_scale=1.1)
 
 #: Which paper analysis each figure reproduces (figure numbers are not given: we could not check them).
 PAPER = {
-    "task": "NeurIPS 2018: ImageNet-style task performance of cell types vs parameters",
+    "task": "NeurIPS 2018: task performance of every trained model vs parameters, and training",
+    "cells": "NeurIPS 2018: recurrent cells added to the 6-layer base",
+    "controls": "NeurIPS 2018: the ConvRNN against its feed-forward and minimal-unroll controls",
+    "site_layers": "NeurIPS 2018: the model layer each recording site prefers",
+    "task_vs_brain": "NC 2022: task performance against neural and behavioural match",
     "neural": "NeurIPS 2018 / NC 2022: neural predictivity over time (layer chosen per area)",
     "best_layer": "NeurIPS 2018 / NC 2022: model layer best matching each area (time-averaged fit)",
     "behavior": "NC 2022 Fig. 3: object solution times against IT (Kar et al. 2019)",
-    "pareto": "NC 2022: performance vs network size (Pareto fronts)",
+    "pareto": "NC 2022: performance vs network size (Pareto front across families)",
     "dynamics": "Kunin et al.: anomalous diffusion late in training",
     "search": "NeurIPS 2018: architecture search (TPE)",
 }
@@ -36,6 +42,9 @@ PAPER = {
 # family -> seaborn palette (a hue range); order = the order families are listed in legends
 FAMILY_PALETTES = {"rgc": "Blues", "ugrnn": "Greens", "gru": "PuRd", "lstm": "Oranges", "intersectionrnn": "YlOrBr",
                    "simplernn": "BuPu", "timedecay": "Purples", "feedforward": "Reds", "resnet": "copper_r"}
+# base colours of the families without a palette above (a cell added to the zoo later), given out in the order of
+# their names: hues none of the palettes above covers, then the qualitative cycle again
+NEW_FAMILY_COLORS = ("#17becf", "#bcbd22", "#1b9e77", "#e7298a", "#66a61e", "#a6761d", "#7570b3", "#d95f02")
 KIND_MARKERS = {"convrnn": "o", "ff": "^", "ff_wide": "s", "ff_deep": "D", "resnet": "P", "searched": "*"}
 
 
@@ -48,7 +57,11 @@ def save_figure(fig, paths: Sequence[str | Path]) -> None:
 
 
 def model_family(arch: str) -> str:
-    """The family a zoo architecture belongs to: its cell type, ``feedforward`` or ``resnet``."""
+    """The family a zoo architecture belongs to: its cell type, ``feedforward`` or ``resnet``.
+
+    The cell type is the name's part before the first ``_``: the zoo names a cell's models ``{cell}_{backbone}...``
+    and ``register_cell`` refuses a ``_`` in a cell name, so this is the registered cell. (Read from the name, not
+    the registry: figure jobs do not import the model zoo.)"""
     if arch.startswith("resnet"):
         return "resnet"
     if arch.startswith("ff"):
@@ -69,13 +82,18 @@ def model_kind(model: str, arch: str) -> str:
 
 def model_styles(arches: Mapping[str, str]) -> dict[str, dict]:
     """model -> {"color", "marker", "family"}: models of a family share its hue range, shaded in the order given
-    (config order: list a family's sizes from small to large); the same in every figure."""
+    (config order: list a family's sizes from small to large); the same in every figure (each gets the config's
+    whole ``arches``). A family without a palette in ``FAMILY_PALETTES`` gets a range from light to a colour of
+    ``NEW_FAMILY_COLORS``, one per such family in name order, so that a new cell never plots like another."""
     by_family: dict[str, list[str]] = {}
     for model, arch in arches.items():
         by_family.setdefault(model_family(arch), []).append(model)
+    new = sorted(set(by_family) - set(FAMILY_PALETTES))
     styles = {}
     for family, models in by_family.items():
-        shades = sns.color_palette(FAMILY_PALETTES.get(family, "Greys"), len(models) + 2)[2:]
+        n = len(models) + 2   # the two lightest shades are too pale to see
+        shades = (sns.color_palette(FAMILY_PALETTES[family], n) if family in FAMILY_PALETTES else
+                  sns.light_palette(NEW_FAMILY_COLORS[new.index(family) % len(NEW_FAMILY_COLORS)], n))[2:]
         for model, color in zip(models, shades):
             styles[model] = {"color": color, "marker": KIND_MARKERS[model_kind(model, arches[model])],
                              "family": family}
@@ -124,16 +142,6 @@ def _scatter_models(ax, df, x, y, styles, size=70):
                    label=model, zorder=3)
 
 
-def pareto_front(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Boolean mask of points not dominated (smaller-or-equal x with larger-or-equal y, one strictly)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = np.ones(len(x), bool)
-    for i in range(len(x)):
-        dominated = (x <= x[i]) & (y >= y[i]) & ((x < x[i]) | (y > y[i]))
-        keep[i] = not dominated.any()
-    return keep
-
-
 def plot_task(summary: pd.DataFrame, metrics: pd.DataFrame, styles, paths) -> None:
     """(a) held-out top-1 vs parameters per model; (b) validation top-1 per epoch."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -150,9 +158,6 @@ def plot_task(summary: pd.DataFrame, metrics: pd.DataFrame, styles, paths) -> No
     fig.suptitle(PAPER["task"], fontsize=10)
     sns.despine(fig)
     save_figure(fig, paths)
-
-
-MIN_CEILING = 0.1   # bins whose region ceiling is below this carry no reliable signal: their ceiled scores explode
 
 
 def plot_neural_over_time(course: pd.DataFrame, styles, paths, *, window_ms=None, selection_window_ms=(70, 170),
@@ -281,21 +286,18 @@ def plot_behavior(summary: pd.DataFrame, per_image: pd.DataFrame, styles, paths)
 
 
 def plot_pareto(summary: pd.DataFrame, styles, paths) -> None:
-    """Task performance vs parameters and vs units (neurons, each counted once), with each family's Pareto front
-    (the best performance it reaches at a given size) in the family's darkest shade."""
+    """Task performance vs parameters and vs units (each node's output after its pooling, counted once), with the
+    Pareto front across all models and families (the best performance reached at a given size; NC 2022 compares
+    intermediate ConvRNNs with feed-forward networks of several depths on it); front members drawn larger."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    family = summary["model"].map(lambda m: styles.get(m, {}).get("family", m))
     units = "units (each node's output after its pooling, counted once)"
     for ax, col, label in zip(axes, ["n_params", "n_units"], ["parameters", units]):
-        _scatter_models(ax, summary, col, "val_top1", styles)
-        for fam in family.unique():
-            members = summary[family == fam]
-            if len(members) < 2:
-                continue
-            front = members[pareto_front(members[col].to_numpy(), members["val_top1"].to_numpy())].sort_values(col)
-            dark = min((styles[m]["color"] for m in members["model"] if m in styles), key=sum, default="0.3")
-            ax.step(front[col], front["val_top1"], "--", color=dark, lw=1, where="post", label=f"{fam} front",
-                    zorder=2)
+        on = pareto_front(summary[col].to_numpy(), summary["val_top1"].to_numpy())
+        _scatter_models(ax, summary[~on], col, "val_top1", styles, size=45)
+        _scatter_models(ax, summary[on], col, "val_top1", styles, size=110)
+        front = summary[on].sort_values(col)
+        ax.step(front[col], front["val_top1"], "--", color="k", lw=1, where="post", label="Pareto front (all models)",
+                zorder=2)
         ax.set(xscale="log", xlabel=label, ylabel="held-out top-1")
         _log_axis(ax, "x")
     _legend_outside(axes[1])
@@ -327,4 +329,159 @@ def plot_dynamics(dynamics: pd.DataFrame, fits: pd.DataFrame, styles, paths) -> 
     _legend_outside(ax)
     fig.suptitle(PAPER["dynamics"], fontsize=10)
     sns.despine(fig)
+    save_figure(fig, paths)
+
+
+def plot_feature_effects(effects: pd.DataFrame, paths: Sequence[str | Path]) -> None:
+    """Mean objective ± s.e.m. per feature level; one row per (feature, level); saved to each path (format by suffix)."""
+    labels = effects["feature"] + ": " + effects["level"]
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(6, 1.4 + 0.22 * len(effects)))
+        colors = dict(zip(effects["feature"].unique(), sns.color_palette("tab10", effects["feature"].nunique())))
+        y = np.arange(len(effects))[::-1]
+        for yi, (_, r) in zip(y, effects.iterrows()):
+            ax.errorbar(r["mean"], yi, xerr=0 if np.isnan(r["sem"]) else r["sem"], fmt="o",
+                        color=colors[r["feature"]], ms=4)
+        ax.set_yticks(y, labels, fontsize=7)
+        ax.set_xlabel("objective (val top-1), mean ± s.e.m.")
+        ax.set_title(f"{PAPER['search']}\nperformance per cell feature", fontsize=10)
+        fig.tight_layout()
+        save_figure(fig, paths)
+
+
+def plot_best_so_far(best: pd.DataFrame, paths: Sequence[str | Path]) -> None:
+    """Each trial's value (dots) and the running best (line); saved to each path (format by suffix)."""
+    with sns.axes_style("whitegrid"):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        ax.set_title(f"{PAPER['search']}: best objective so far", fontsize=10)
+        sns.scatterplot(data=best, x="number", y="value", color="0.6", s=12, ax=ax, label="trial")
+        ax.step(best["number"], best["best_value"], where="post", color="C3", label="best so far")
+        ax.set_xlabel("trial number")
+        ax.set_ylabel("objective (val top-1)")
+        ax.legend(frameon=False)
+        fig.tight_layout()
+        save_figure(fig, paths)
+
+
+def _shallow_cells(models: pd.DataFrame) -> pd.DataFrame:
+    """The ConvRNNs built on the 6-layer (shallow) backbone and its feed-forward base, or every ConvRNN and base if
+    the run has none on that backbone."""
+    shallow = models[models["arch"].str.endswith("_shallow")]
+    pick = shallow if (shallow["kind"] == "convrnn").any() else models
+    return pick[pick["kind"].isin(["convrnn", "ff"])]
+
+
+def plot_cells(models: pd.DataFrame, styles, paths) -> None:
+    """Held-out top-1 against parameters of every recurrent cell added to the 6-layer base, each cell family one
+    colour, the feed-forward base as a dashed line (the base a cell must beat to help)."""
+    d = _shallow_cells(models)
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    _scatter_models(ax, d[d["kind"] == "convrnn"], "n_params", "val_top1", styles, size=80)
+    for _, base in d[d["kind"] == "ff"].iterrows():
+        st = styles.get(base["model"], {"color": "0.3"})
+        ax.axhline(base["val_top1"], ls="--", lw=1, color=st["color"], label=f"{base['model']} (feed-forward base)")
+    ax.set(xscale="log", xlabel="parameters", ylabel="held-out top-1", title="cells on the 6-layer backbone")
+    _log_axis(ax, "x")
+    _legend_outside(ax)
+    fig.suptitle(PAPER["cells"], fontsize=10)
+    sns.despine(fig)
+    save_figure(fig, paths)
+
+
+CONTROL_KINDS = ("ff", "ff_wide", "ff_deep", "minunroll", "resnet")
+
+
+def plot_controls(models: pd.DataFrame, styles, paths) -> None:
+    """Held-out top-1 of the searched ConvRNN (or, in a run that trains none, the ConvRNNs of the controls' size)
+    beside its controls: the feed-forward base, the parameter-matched wider and deeper ones, the minimal-unroll
+    control and ResNets, as the run trains them; parameters in each bar."""
+    searched = models[models["kind"] == "searched"]
+    controls = models[models["kind"].isin(CONTROL_KINDS)]
+    if searched.empty:   # the ConvRNNs the controls were matched to: the base's backbone and width
+        base = controls[controls["kind"] == "ff"]
+        backbone = lambda arch: arch.split("_")[-1]  # noqa: E731
+        matched = {(backbone(a), w) for a, w in zip(base["arch"], base["width"])}
+        same = np.array([(backbone(a), w) in matched for a, w in zip(models["arch"], models["width"])], bool)
+        searched = models[(models["kind"] == "convrnn").to_numpy() & same]
+    d = pd.concat([searched.sort_values("val_top1", ascending=False),
+                   controls.sort_values(["kind", "n_params"])], ignore_index=True)
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.65 * len(d) + 2), 4.2))
+    x = np.arange(len(d))
+    ax.bar(x, d["val_top1"], color=[styles.get(m, {"color": "0.6"})["color"] for m in d["model"]], edgecolor="k",
+           linewidth=0.4)
+    for i, row in enumerate(d.itertuples()):
+        ax.annotate(f"{row.n_params / 1e6:.2g}M" if row.n_params >= 1e5 else f"{row.n_params / 1e3:.3g}k",
+                    (i, row.val_top1), xytext=(0, 2), textcoords="offset points", ha="center", fontsize=7)
+    ax.set_xticks(x, [f"{m}\n({k})" for m, k in zip(d["model"], d["kind"])], rotation=45, ha="right", fontsize=7)
+    ax.set(ylabel="held-out top-1", title="ConvRNN vs controls (parameters above the bars)")
+    if len(searched):
+        ax.axvline(len(searched) - 0.5, color="0.5", lw=0.8)
+    fig.suptitle(PAPER["controls"], fontsize=10)
+    sns.despine(fig)
+    save_figure(fig, paths)
+
+
+def plot_site_layers(site_layers: pd.DataFrame, layers: pd.DataFrame, sites: pd.DataFrame, styles, paths) -> None:
+    """Per area (IT split into its subregions where the data name them): for each model, the fraction of sites whose
+    best layer (fit to the time-averaged responses, all images) is each layer; the model's committed layer(s) boxed."""
+    best = site_layers.loc[site_layers.dropna(subset=["r"]).groupby(["model", "site"])["r"].idxmax()]
+    if "subregion" in sites and sites["subregion"].notna().any():
+        sub = sites.set_index("site")["subregion"]
+        best = best.assign(area=[f"{r} ({sub.get(s)})" if isinstance(sub.get(s), str) and sub.get(s) != r else r
+                                 for r, s in zip(best["region"], best["site"])])
+    else:
+        best = best.assign(area=best["region"])
+    areas = sorted(best["area"].unique())
+    order = _order(styles, best["model"].unique())
+    fig, axes = plt.subplots(1, len(areas), figsize=(4.2 * len(areas) + 1.5, 0.35 * len(order) + 1.8),
+                             squeeze=False, sharey=True)
+    for ax, area in zip(axes[0], areas):
+        a = best[best["area"] == area]
+        counts = a.groupby(["model", "layer_index"]).size().unstack(fill_value=0)
+        frac = counts.div(counts.sum(1), axis=0).reindex(order).fillna(0.0)
+        names = dict(zip(site_layers["layer_index"], site_layers["layer"]))
+        frac.columns = [names[i] for i in frac.columns]
+        sns.heatmap(frac, ax=ax, vmin=0, vmax=1, cmap="Greys", cbar=ax is axes[0][-1], annot=True, fmt=".2f",
+                    annot_kws={"fontsize": 6}, linewidths=0.3)
+        region = a["region"].iloc[0]
+        for i, model in enumerate(frac.index):
+            chosen = layers[(layers["model"] == model) & (layers["region"] == region) & layers["committed"]]
+            for layer in chosen["layer"]:
+                if layer in frac.columns:
+                    j = list(frac.columns).index(layer)
+                    ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, ec="C3", lw=1.5))
+        ax.set(title=f"{area}: fraction of sites per best layer", xlabel="layer", ylabel="")
+    fig.suptitle(PAPER["site_layers"], fontsize=10)
+    fig.tight_layout()
+    save_figure(fig, paths)
+
+
+def plot_task_vs_brain(models: pd.DataFrame, areas: pd.DataFrame, behavior: pd.DataFrame,
+                       correlations: pd.DataFrame, styles, paths) -> None:
+    """Held-out top-1 against each brain match across models: the time-averaged neural score per area and the OST
+    rho per convention (error bars: s.e.m. over splits), with the Spearman correlation across models."""
+    panels = [(f"neural score ({r})", g.rename(columns={"score": "y", "score_sem": "yerr"}))
+              for r, g in areas.groupby("region")]
+    panels += [(f"OST rho ({c})", g.rename(columns={"rho": "y", "rho_sem": "yerr"}))
+               for c, g in behavior.groupby("convention")]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.5, 3.6), squeeze=False)
+    corr = correlations.set_index("y")
+    top1 = models.set_index("model")["val_top1"]
+    for ax, (name, d) in zip(axes[0], panels):
+        d = d[d["model"].isin(top1.index)]
+        for model in _order(styles, d["model"].unique()):
+            row = d[d["model"] == model].iloc[0]
+            st = styles.get(model, {"color": "0.5", "marker": "o"})
+            ax.errorbar(top1[model], row["y"], yerr=row["yerr"], color=st["color"], marker=st["marker"], ms=7,
+                        mec="k", mew=0.4, capsize=2, ls="none", label=model)
+        if name in corr.index and np.isfinite(corr.loc[name, "spearman_rho"]):
+            c = corr.loc[name]
+            ax.set_title(f"{name}\nSpearman rho = {c['spearman_rho']:.2f} (n = {int(c['n_models'])})", fontsize=9)
+        else:
+            ax.set_title(name, fontsize=9)
+        ax.set(xlabel="held-out top-1", ylabel=name)
+    _legend_outside(axes[0][-1])
+    fig.suptitle(PAPER["task_vs_brain"], fontsize=10)
+    sns.despine(fig)
+    fig.tight_layout()
     save_figure(fig, paths)

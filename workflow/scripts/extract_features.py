@@ -1,10 +1,8 @@
 """Rule extract_features: features of every recorded layer x model step on one stimulus set (PCA fitted on images
 that are never scored)."""
-import numpy as np
-
 from convrnn.data.stimuli import load_stimuli
 from convrnn.features.store import save_feature_set
-from convrnn.features.extract import extract_features
+from convrnn.features.extract import extract_features, pca_subset
 from convrnn.devices import resolve_device
 from convrnn.models import build
 from convrnn.models.weights import load_weights
@@ -17,8 +15,7 @@ images, meta = load_stimuli(inp.images, inp.meta)
 pca_images = None
 if p.features["pca_components"]:
     pool, _ = load_stimuli(inp.pca_images, inp.pca_meta)
-    pick = np.random.default_rng(p.seed).permutation(len(pool))[: p.features["pca_images"]]
-    pca_images = pool[np.sort(pick)]
+    pca_images = pca_subset(pool, p.features["pca_images"], p.seed)
 fs = extract_features(
     model, images, meta["stimulus_id"].tolist(), times=p.times, image_off=p.image_off, static=p.static,
     layers=p.features.get("layers", "all"), batch_size=p.features.get("batch_size", 64),

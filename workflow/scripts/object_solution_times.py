@@ -2,8 +2,9 @@
 from convrnn.neural.ost_job import object_solution_times_job
 from convrnn.workflow.scripts import setup_script
 
-setup_script(snakemake, use_torch=True)   # the torch decoder: one thread per job (measured faster than two)
 p, inp, out = snakemake.params, snakemake.input, snakemake.output
+# the torch decoder runs on the job's threads; the sklearn ones do not need torch (seconds saved per job)
+setup_script(snakemake, use_torch=any(p.behavior["classifier"][c] == "torch" for c in p.behavior["conventions"]))
 object_solution_times_job(inp.features, inp.index, inp.meta, inp.behavior, inp.selection, out.per_image,
                           scores_out=out.scores, model=snakemake.wildcards.model,
                           conventions=p.behavior["conventions"], classifiers=p.behavior["classifier"],

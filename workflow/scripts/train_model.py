@@ -1,4 +1,5 @@
-"""Rule train_model: train one model (resumes from results/models/{model}/checkpoint.pt after a kill).
+"""Rule train_model: train one model (resumes from results/models/{model}/checkpoint.pt after a kill), and count its
+size (parameters, units).
 
 One device: in-process. Several GPUs: one rank per GPU through the launcher of the SLURM profile (`mpi`
 resource, e.g. srun) or torchrun (docs/cluster.md); every rank runs convrnn.workflow.train_job on the same job file.
@@ -9,9 +10,12 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import torch
 
-from convrnn.io import write_json, write_parquet
 from convrnn.devices import resolve_device
+from convrnn.io import write_json, write_parquet
+from convrnn.models import build
+from convrnn.models.counting import SIZE_COLUMNS, size_row
 from convrnn.workflow.train_job import launcher_command, run
 from convrnn.workflow.scripts import setup_script
 
@@ -39,5 +43,9 @@ else:
     result = run(job)
 row = {"model": snakemake.wildcards.model, "arch": p.spec["arch"], "spec": json.dumps(p.spec, sort_keys=True), **result}
 write_parquet(pd.DataFrame([row]), snakemake.output.result)
+with torch.device("meta"):   # counting needs the shapes only
+    sized = build(p.spec, num_classes=p.num_classes)
+write_parquet(pd.DataFrame([size_row(snakemake.wildcards.model, sized, p.image_size)])[SIZE_COLUMNS],
+              snakemake.output.size)
 for leftover in ("checkpoint.pt", "job.json", "result.json"):  # finished: a rerun must start fresh, not resume
     (out_dir / leftover).unlink(missing_ok=True)

@@ -34,13 +34,23 @@ def _batches(n: int, batch_size: int):
         yield slice(start, min(n, start + batch_size))
 
 
+POOLS = ("avg", "max")
+
+
+def _pooled(v: torch.Tensor, pool: str | None) -> torch.Tensor:
+    """(T, B, C, H, W) -> (T, B, C) spatially averaged or maximised (``pool``), else as it is."""
+    if pool is None or v.dim() < 5:
+        return v
+    return v.mean((-2, -1)) if pool == "avg" else v.amax((-2, -1))
+
+
 @torch.no_grad()
 def _record_batch(model, images_uint8: np.ndarray, sl: slice, times: int, image_off: int, layers, device,
-                  static: bool):
+                  static: bool, pool: str | None = None):
     x = normalize(images_uint8[sl]).to(device)
     out = (model.static_response(x, record=list(layers)) if static
            else model.unroll(x, times=times, image_off=image_off, record=list(layers)))
-    feats = {k: v.flatten(2).float().cpu() for k, v in out.features.items()}  # (T, B, D)
+    feats = {k: _pooled(v, pool).flatten(2).float().cpu() for k, v in out.features.items()}  # (T, B, D)
     return feats, out.logits.float().cpu()
 
 
@@ -57,15 +67,22 @@ def _fit_pca(rows: torch.Tensor, k: int, seed: int) -> tuple[torch.Tensor, torch
     return mean.float(), v[:, :k].float(), explained
 
 
+def pca_subset(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """The ``n`` images of ``pool`` a PCA basis is fitted on: a seeded draw, kept in pool order (the DAG's
+    extract_features and the exported Brain-Score model draw the same ones)."""
+    pick = np.random.default_rng(seed).permutation(len(pool))[:n]
+    return pool[np.sort(pick)]
+
+
 def fit_pca_bases(model, pca_images: np.ndarray, layers: Sequence[str], *, components: int, times: int,
-                  image_off: int, static: bool, batch_size: int, device, seed: int) -> dict:
+                  image_off: int, static: bool, batch_size: int, device, seed: int, pool: str | None = None) -> dict:
     """Per layer wider than ``components``: (mean, components, explained variance) fitted on ``pca_images``, one row
-    per image at a seeded random step (the whole presentation pooled)."""
+    per image at a seeded random step (the whole presentation pooled). ``pool``: as ``extract_features``."""
     steps = 1 if static else times
     pick = np.random.default_rng([seed, 7]).integers(0, steps, len(pca_images))
     rows: dict[str, list[torch.Tensor]] = {l: [] for l in layers}
     for sl in _batches(len(pca_images), batch_size):
-        feats, _ = _record_batch(model, pca_images, sl, times, image_off, layers, device, static)
+        feats, _ = _record_batch(model, pca_images, sl, times, image_off, layers, device, static, pool)
         idx = torch.as_tensor(pick[sl])
         for l in layers:
             rows[l].append(feats[l][idx, torch.arange(len(idx))])               # (B, D)
@@ -91,33 +108,40 @@ def extract_features(
     pca_images: np.ndarray | None = None,
     device: str | torch.device = "cpu",
     seed: int = 0,
+    pool: str | None = None,
+    pca_bases: dict | None = None,
 ) -> FeatureSet:
     """Features of ``layers`` (default all) on the images. ``static``: record a static model (``model.static``) once
     (T=1) instead of unrolling it; recurrent models are always unrolled. ``pca_images``: uint8 images the PCA basis is
-    fitted on (required when ``pca_components > 0``; never the scored images)."""
+    fitted on (required when ``pca_components > 0``; never the scored images). ``pool``: ``"avg"`` / ``"max"`` over
+    each conv map's positions before flattening (D = channels). ``pca_bases``: bases ``fit_pca_bases`` returned
+    earlier (an exported model's, or one fitted once for images processed in chunks): applied as they are, nothing
+    is fitted."""
     if len(stimulus_ids) != len(images_uint8):
         raise ValueError(f"{len(stimulus_ids)} stimulus ids for {len(images_uint8)} images")
     layers = list(model.layer_names if layers in (None, "all") else layers)
     unknown = [l for l in layers if l not in model.layer_names]
     if unknown:
         raise ValueError(f"features.layers: unknown layer(s) {unknown}; model has {model.layer_names}")
-    if pca_components > 0 and (pca_images is None or not len(pca_images)):
+    if pool not in (None, *POOLS):
+        raise ValueError(f"pool must be one of {POOLS} or None, got {pool!r}")
+    if pca_bases is None and pca_components > 0 and (pca_images is None or not len(pca_images)):
         raise ValueError("features.pca_components > 0 needs PCA images (never the scored stimuli)")
     static = bool(static and getattr(model, "static", False))
     model = model.to(device).eval()
     n = len(images_uint8)
     steps = 1 if static else times
 
-    bases = {}
-    if pca_components > 0:
+    bases = dict(pca_bases or {})
+    if pca_bases is None and pca_components > 0:
         bases = fit_pca_bases(model, pca_images, layers, components=pca_components, times=times, image_off=image_off,
-                              static=static, batch_size=batch_size, device=device, seed=seed)
+                              static=static, batch_size=batch_size, device=device, seed=seed, pool=pool)
 
     out: dict[str, np.ndarray] = {}
     raw_dims: dict[str, int] = {}
     logits = None
     for sl in _batches(n, batch_size):
-        feats, lg = _record_batch(model, images_uint8, sl, times, image_off, layers, device, static)
+        feats, lg = _record_batch(model, images_uint8, sl, times, image_off, layers, device, static, pool)
         if logits is None:
             logits = np.empty((steps, n, lg.shape[-1]), np.float32)
         logits[:, sl] = lg.numpy()

@@ -24,3 +24,13 @@ def count_units(model: nn.Module, image_size: int, where: str = "output") -> int
     longer; this is what lets the 2022 comparison (performance per unit) favour recurrence.
     """
     return sum(c * h * w for c, h, w in model.unit_shapes(image_size, where).values())
+
+
+SIZE_COLUMNS = ["model", "n_params", "n_units", "n_units_pre_pool", "image_size"]
+
+
+def size_row(model_id: str, model: nn.Module, image_size: int) -> dict:
+    """One row of ``results/models/{model}/size.parquet``: parameters and units (at the nodes' outputs, the default,
+    and before their max-pools)."""
+    return {"model": model_id, "n_params": count_params(model), "n_units": count_units(model, image_size),
+            "n_units_pre_pool": count_units(model, image_size, "pre_pool"), "image_size": image_size}

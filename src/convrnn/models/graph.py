@@ -7,8 +7,8 @@ at t=0 the predecessors' outputs are zeros. So conv_k first sees the image at t 
 The frame is the image for t < image_off and a constant ``blank_value`` frame afterwards.
 
 Harbor (input combination): feedback maps are bilinearly resized (align_corners=True, as TF's
-resize_images) to the node's feed-forward input size and concatenated on channels. RGC nodes hand
-the feedback to the cell; other nodes concatenate it onto the pre-memory conv input.
+resize_images) to the node's feed-forward input size and concatenated on channels. Nodes whose cell
+``takes_feedback`` (the RGC) hand it to the cell; other nodes concatenate it onto the pre-memory conv input.
 """
 from __future__ import annotations
 
@@ -20,8 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .cells import CELLS
+from .cells import cell_class
 from .tf_init import init_conv_
+from .weight_decay import conv_decays, unregularised
 
 READOUTS = ("last", "mean", "max_conf", "thresh")
 THRESHOLD = 0.9   # the reference ``thresh`` decoder's fixed confidence threshold
@@ -95,18 +96,16 @@ class ConvNode(nn.Module):
     def __init__(self, spec: NodeSpec, in_ch: int, fb_ch: int, map_hw: tuple[int, int] | None = None):
         super().__init__()
         self.spec = spec
-        cell_cls = None
-        if spec.cell is not None:
-            if spec.cell not in CELLS:
-                raise ValueError(f"{spec.name}: unknown cell {spec.cell!r}; registered: {sorted(CELLS)}")
-            cell_cls = CELLS[spec.cell]
+        cell_cls = cell_class(spec.cell, spec.name) if spec.cell is not None else None
         self.fb_to_cell = cell_cls is not None and cell_cls.takes_feedback
         conv_in = in_ch + (0 if self.fb_to_cell else fb_ch)
         # strided convs pad TF-'SAME' in forward: (2, 3) for conv1 at 224 px, where a symmetric 3 shifts the grid
         pad = "same" if spec.stride == 1 else 0
         self.conv = _ff_init_(nn.Conv2d(conv_in, spec.out, spec.ksize, stride=spec.stride, padding=pad))
-        self.cell = (cell_cls(spec.out, in_ch, fb_ch if self.fb_to_cell else 0, map_hw, **spec.cell_cfg)
-                     if cell_cls else None)
+        # the cell's keyword contract (``Cell`` docstring): its input is this node's pre-memory conv output, its
+        # bypass source the node's feed-forward input
+        self.cell = (cell_cls(in_ch=spec.out, res_ch=in_ch, fb_ch=fb_ch if self.fb_to_cell else 0, map_hw=map_hw,
+                              **spec.cell_cfg) if cell_cls else None)
         ch = self.cell.out_ch if self.cell is not None else spec.out
         # the deeper FF control's added layers have no reference code; at its scale-1 init the signal would shrink
         # ~0.65x per conv+elu and vanish over the 8 added layers (chance-level training), so they keep the variance
@@ -115,16 +114,13 @@ class ConvNode(nn.Module):
                                    for _ in range(spec.extra_convs))
         if spec.block:
             self.post = _ff_init_(nn.Conv2d(ch, ch, 3, padding="same"))
-            # residual_add's 1x1 projection: TF Glorot, no bias, unregularised
-            self.proj = init_conv_(nn.Conv2d(in_ch, ch, 1, bias=False)) if in_ch != ch else None
+            # residual_add's 1x1 projection: TF Glorot, no bias, created without a regulariser
+            self.proj = unregularised(init_conv_(nn.Conv2d(in_ch, ch, 1, bias=False))) if in_ch != ch else None
         self.out_ch = ch
 
     def weight_decays(self, default: float) -> dict[str, float]:
         """Per-parameter L2 coefficients: feed-forward convs ``default``, the cell its own, projections 0."""
-        out = {}
-        for name, _ in self.named_parameters():
-            if not name.startswith("cell."):
-                out[name] = 0.0 if name.startswith("proj.") else default
+        out = conv_decays(self, default, skip=self.cell)
         if self.cell is not None:
             out.update({f"cell.{k}": v for k, v in self.cell.weight_decays(default).items()})
         return out
@@ -176,7 +172,18 @@ class Readout(nn.Module):
         return self.layer(x.mean((-2, -1)))
 
 
-class ConvRNN(nn.Module):
+class ReadsSpec:
+    """The fields a model is run and read out with, read from its ``spec`` (a ``ModelSpec`` or a ResNet's), never
+    copied: a model built from a spec unrolls for the spec's ``times``."""
+
+    times = property(lambda self: self.spec.times, doc="steps of ``unroll`` (and of ``forward``)")
+    image_off = property(lambda self: self.spec.image_off, doc="the first step showing the blank frame")
+    blank_value = property(lambda self: self.spec.blank_value, doc="the blank frame's value")
+    readout = property(lambda self: self.spec.readout, doc="how ``forward`` reads the logits over time")
+    num_classes = property(lambda self: self.spec.num_classes, doc="the readout's outputs")
+
+
+class ConvRNN(ReadsSpec, nn.Module):
     """A biologically unrolled conv graph; see the module docstring and docs/models.md."""
 
     def __init__(self, spec: ModelSpec, name: str = "convrnn"):
@@ -184,8 +191,6 @@ class ConvRNN(nn.Module):
         self.spec, self.name = spec, name
         names = [n.name for n in spec.nodes]
         self.layer_names = names + ["imnetds"]
-        self.times, self.image_off, self.blank_value = spec.times, spec.image_off, spec.blank_value
-        self.readout, self.num_classes = spec.readout, spec.num_classes
         index = {n: i for i, n in enumerate(names)}
         # reference harbor iterates predecessors in sorted() name order: keep that concat layout
         self.fb_src = [[index[s] for s in sorted(s for s, d in spec.edges if d == n)] for n in names]
@@ -209,11 +214,8 @@ class ConvRNN(nn.Module):
 
     @staticmethod
     def _node_depths(spec: ModelSpec) -> list[int]:
-        depths = []
-        for ns in spec.nodes:
-            out = ns.cell_cfg.get("out_depth") if ns.cell else None
-            depths.append(ns.out if out is None else int(out))
-        return depths
+        return [cell_class(ns.cell, ns.name).output_depth(ns.out, ns.cell_cfg) if ns.cell else ns.out
+                for ns in spec.nodes]
 
     def layer_shapes(self, image_size: int | tuple[int, int]) -> dict[str, tuple[int, int, int]]:
         """Output (C, H, W) of every recordable layer for a given input size (no compute)."""

@@ -88,7 +88,7 @@ class _Names:
         self.names = {id(m): n for n, m in model.named_modules()}
 
     def conv(self, m: nn.Module) -> nn.Conv2d:
-        if isinstance(m, nn.Sequential):    # ``cells.conv``: (ZeroPad2d, Conv2d) for even kernels
+        if isinstance(m, nn.Sequential):    # ``cells.base.conv``: (ZeroPad2d, Conv2d) for even kernels
             m = m[-1]
         if not isinstance(m, nn.Conv2d):
             raise TypeError(type(m).__name__)

@@ -1,6 +1,12 @@
-"""The model zoo: one ``build(name, **overrides)`` for every name, driven by ``ModelSpec`` factories.
+"""The model zoo: one ``build(name_or_spec, **overrides)`` for every name, driven by ``ModelSpec`` factories.
 
-Add a model in one line: ``register_model("gru_shallow_fb", lambda: with_edges(shallow("gru"), [("conv5", "conv3")]))``.
+The names follow from what is registered, computed when asked (``names()``, ``build()``):
+- ``{cell}_{backbone}`` for every registered cell (``cells/``) and every backbone (``backbones.BACKBONES``), so a cell
+  registered at any time is in the zoo;
+- the variants registered here with ``register_model`` (the feed-forward controls ``ff_{backbone}``, the
+  minimal-unroll and constant-presentation models, the released temporal decoders) and by users, e.g.
+  ``register_model("gru_shallow_fb", lambda: replace(shallow("gru"), edges=[("conv5", "conv3")]))``;
+- the parameter-matched controls ``ff_{wide,deep}_{backbone}`` (resolved at build time) and the torchvision ResNets.
 """
 from __future__ import annotations
 
@@ -9,27 +15,50 @@ from typing import Callable, Mapping
 
 from torch import nn
 
+from convrnn.checks import check_int, check_number
+
 from . import controls
-from .backbones import INTERMEDIATE_CELL_LAYERS, SHALLOW_CELL_LAYERS, intermediate, shallow
+from .backbones import BACKBONES, intermediate
+from .cells import CELLS, cell_class
 from .graph import READOUTS, ConvRNN, ModelSpec
 from .resnet import ResNetModel
 
-CELL_TYPES = ("timedecay", "simplernn", "gru", "lstm", "intersectionrnn", "ugrnn", "rgc")
-BACKBONES = {"shallow": (shallow, SHALLOW_CELL_LAYERS), "intermediate": (intermediate, INTERMEDIATE_CELL_LAYERS)}
 OVERRIDES = ("num_classes", "width", "times", "image_off", "blank_value", "readout", "cell", "edges", "cell_layers",
              "image_size")
-CHANNEL_KEYS = ("out_depth", "cell_depth")   # cell config keys scaled by ``width``
+# parameter-matched controls depend on the overrides (width, num_classes): resolved in build()
+MATCHED = {f"ff_{kind}_{bb}": (kind, bb) for kind in ("wide", "deep") for bb in BACKBONES}
+RESNETS = {"resnet18": 18, "resnet34": 34, "resnet50": 50}
 
-MODELS: dict[str, Callable[[], ModelSpec]] = {}
+MODELS: dict[str, Callable[[], ModelSpec]] = {}   # registered variants; the cells' models are computed (_zoo)
 _CONSTANT: set[str] = set()   # constant-presentation models: image_off follows times
 
 
+def _cell_models() -> dict[str, Callable[[], ModelSpec]]:
+    """``{cell}_{backbone}`` -> factory, for the cells registered now."""
+    return {f"{cell}_{bb}": (lambda b=backbone, c=cell: b.make(c)) for bb, backbone in BACKBONES.items()
+            for cell in CELLS}
+
+
+def _zoo() -> dict[str, Callable[[], ModelSpec]]:
+    """Every ConvRNN name -> its spec factory: the registered cells' models and the registered variants."""
+    cells = _cell_models()
+    clash = sorted(set(cells) & set(MODELS))
+    if clash:
+        raise ValueError(f"zoo name(s) {clash} belong both to a registered cell and to a registered model: rename one")
+    return {**cells, **MODELS}
+
+
 def register_model(name: str, factory: Callable[[], ModelSpec], constant: bool = False):
-    if name in MODELS or name.startswith("resnet"):
+    """Add ``name`` to the zoo; ``constant``: the image stays on for the whole unroll (``times`` moves image_off)."""
+    if name in MODELS or name in _cell_models() or name in MATCHED or name.startswith("resnet"):
         raise ValueError(f"model {name!r} is already registered")
     MODELS[name] = factory
     if constant:
         _CONSTANT.add(name)
+
+
+def _spec(name: str) -> ModelSpec:
+    return _zoo()[name]()
 
 
 def _constant(spec: ModelSpec, times: int) -> ModelSpec:
@@ -37,34 +66,28 @@ def _constant(spec: ModelSpec, times: int) -> ModelSpec:
     return spec
 
 
-for _bb, (_make, _) in BACKBONES.items():
-    for _cell in CELL_TYPES:
-        register_model(f"{_cell}_{_bb}", lambda m=_make, c=_cell: m(c))
-    register_model(f"ff_{_bb}", lambda m=_make: m(None))
-    register_model(f"rgc_{_bb}_minunroll", lambda m=_make: controls.minunroll(m("rgc")), constant=True)
-register_model("ugrnn_intermediate_t30", lambda: _constant(intermediate("ugrnn"), 30), constant=True)
-register_model("rgc_intermediate_t22", lambda: _constant(intermediate("rgc"), 22), constant=True)
-
-
 def _decoded(spec: ModelSpec, readout: str) -> ModelSpec:
     spec.readout = readout
     return spec
 
 
+for _bb, _backbone in BACKBONES.items():
+    register_model(f"ff_{_bb}", lambda b=_backbone: b.make(None))
+    register_model(f"rgc_{_bb}_minunroll", lambda b=_backbone: controls.minunroll(b.make("rgc")), constant=True)
+register_model("ugrnn_intermediate_t30", lambda: _constant(intermediate("ugrnn"), 30), constant=True)
+register_model("rgc_intermediate_t22", lambda: _constant(intermediate("rgc"), 22), constant=True)
+
 # the released temporal-decoder models (reference loader: *_tmaxconf = max_conf, *_dthresh = thresh)
 for _base in ("rgc_intermediate", "rgc_intermediate_t22", "ugrnn_intermediate_t30"):
     for _suffix, _readout in (("tmaxconf", "max_conf"), ("dthresh", "thresh")):
         if f"{_base}_{_suffix}" != "rgc_intermediate_t22_dthresh":   # not released
-            register_model(f"{_base}_{_suffix}", lambda b=_base, r=_readout: _decoded(MODELS[b](), r),
+            register_model(f"{_base}_{_suffix}", lambda b=_base, r=_readout: _decoded(_spec(b), r),
                            constant=_base in _CONSTANT)
-
-# parameter-matched controls depend on the overrides (width, num_classes): resolved in build()
-MATCHED = {f"ff_{kind}_{bb}": (kind, bb) for kind in ("wide", "deep") for bb in BACKBONES}
-RESNETS = {"resnet18": 18, "resnet34": 34, "resnet50": 50}
 
 
 def names() -> list[str]:
-    return sorted([*MODELS, *MATCHED, *RESNETS])
+    """Every buildable name, for the cells registered now."""
+    return sorted([*_zoo(), *MATCHED, *RESNETS])
 
 
 def build(spec: str | Mapping, **overrides) -> nn.Module:
@@ -87,9 +110,10 @@ def build(spec: str | Mapping, **overrides) -> nn.Module:
         _reject_cell_overrides(name, overrides)
         ff = apply_overrides(make(None), ff_over, name)
         return ConvRNN(controls.control(kind, ff, target, cell_layers), name)
-    if name not in MODELS:
+    zoo = _zoo()
+    if name not in zoo:
         raise ValueError(f"unknown model {name!r}; known: {names()}")
-    return ConvRNN(apply_overrides(MODELS[name](), overrides, name), name)
+    return ConvRNN(apply_overrides(zoo[name](), overrides, name), name)
 
 
 def _reject_cell_overrides(name, overrides):
@@ -102,15 +126,15 @@ def _build_resnet(name, overrides):
     kw = {}
     for key in ("num_classes", "times", "image_off"):
         if key in overrides:
-            kw[key] = _int(overrides[key], key, 1 if key != "image_off" else 0)
+            kw[key] = check_int(key, overrides[key], 1 if key != "image_off" else 0)
     if "blank_value" in overrides:
-        kw["blank_value"] = _float(overrides["blank_value"], "blank_value")
+        kw["blank_value"] = check_number("blank_value", overrides["blank_value"])
     if "readout" in overrides:
         if overrides["readout"] != "last":
             raise ValueError(f"readout: {name!r} is feed-forward; only 'last' applies, got {overrides['readout']!r}")
         kw["readout"] = "last"
     if "image_size" in overrides:
-        _int(overrides["image_size"], "image_size", 1)   # a ResNet's parameters do not depend on it
+        check_int("image_size", overrides["image_size"], 1)   # a ResNet's parameters do not depend on it
     bad = [k for k in overrides if k in ("width", "cell", "edges", "cell_layers")]
     if bad:
         raise ValueError(f"{bad[0]}: not supported for {name!r} (a torchvision ResNet)")
@@ -121,19 +145,21 @@ def apply_overrides(spec: ModelSpec, o: dict, name: str) -> ModelSpec:
     spec = copy.deepcopy(spec)
     conv_names = [n.name for n in spec.nodes]
     if "num_classes" in o:
-        spec.num_classes = _int(o["num_classes"], "num_classes", 1)
+        spec.num_classes = check_int("num_classes", o["num_classes"], 1)
     if "image_size" in o:
-        spec.image_size = _int(o["image_size"], "image_size", 1)
+        spec.image_size = check_int("image_size", o["image_size"], 1)
     if "times" in o:
-        spec.times = _int(o["times"], "times", 1)
+        spec.times = check_int("times", o["times"], 1)
         if name in _CONSTANT and "image_off" not in o:
             spec.image_off = spec.times
     if "image_off" in o:
-        spec.image_off = _int(o["image_off"], "image_off", 0)
+        spec.image_off = check_int("image_off", o["image_off"], 0)
     if "blank_value" in o:
-        spec.blank_value = _float(o["blank_value"], "blank_value")
+        spec.blank_value = check_number("blank_value", o["blank_value"])
     if "readout" in o:
-        spec.readout = _readout(o["readout"])
+        if o["readout"] not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {o['readout']!r}")
+        spec.readout = o["readout"]
     cell_type = next((n.cell for n in spec.nodes if n.cell), None)
     if "cell_layers" in o:
         layers = o["cell_layers"]
@@ -158,12 +184,11 @@ def apply_overrides(spec: ModelSpec, o: dict, name: str) -> ModelSpec:
     if "edges" in o:
         spec.edges = _edges(o["edges"], conv_names)
     if "width" in o:
-        w = _float(o["width"], "width")
-        if w <= 0:
-            raise ValueError(f"width must be > 0, got {w}")
+        w = check_number("width", o["width"], 0, strict=True)
         for n in spec.nodes:
             n.out = max(1, round(n.out * w))
-            for key in CHANNEL_KEYS:
+            # the cell's own channel counts (``Cell.channel_keys``) scale with the node
+            for key in cell_class(n.cell, n.name).channel_keys if n.cell else ():
                 if n.cell_cfg.get(key) is not None:
                     n.cell_cfg[key] = max(1, round(n.cell_cfg[key] * w))
     return spec
@@ -185,21 +210,3 @@ def _edges(edges, conv_names) -> list[tuple[str, str]]:
             raise ValueError(f"edges: duplicate edge {src}->{dst}")
         out.append(e)
     return out
-
-
-def _int(v, key, lo):
-    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
-        raise ValueError(f"{key} must be an int >= {lo}, got {v!r}")
-    return v
-
-
-def _float(v, key):
-    if isinstance(v, bool) or not isinstance(v, (int, float)):
-        raise ValueError(f"{key} must be a number, got {v!r}")
-    return float(v)
-
-
-def _readout(v):
-    if v not in READOUTS:
-        raise ValueError(f"readout must be one of {READOUTS}, got {v!r}")
-    return v

@@ -7,27 +7,39 @@ docs/neural.md). ``unroll`` exists for the training code's per-step losses: it r
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from .graph import Unrolled
+from .graph import ReadsSpec, Unrolled
 
 STAGES = ("layer1", "layer2", "layer3", "layer4", "avgpool")
 
 
-class ResNetModel(nn.Module):
+@dataclass
+class ResNetSpec:
+    """A ResNet's fields (its ``ModelSpec``): the depth and what it is run and read out with."""
+
+    depth: int
+    num_classes: int = 1000
+    times: int = 1
+    image_off: int = 1
+    blank_value: float = 0.5
+    readout: str = "last"
+
+
+class ResNetModel(ReadsSpec, nn.Module):
     def __init__(self, depth: int, num_classes: int = 1000, times: int = 1, image_off: int = 1,
                  blank_value: float = 0.5, readout: str = "last"):
         super().__init__()
         from torchvision.models import resnet  # here: torchvision.models pulls in torch._dynamo (~2 s per job)
 
+        self.spec = ResNetSpec(depth, num_classes, times, image_off, blank_value, readout)
         self.net = getattr(resnet, f"resnet{depth}")(weights=None, num_classes=num_classes)
         self.name = f"resnet{depth}"
         self.layer_names = list(STAGES)
-        self.times, self.image_off, self.blank_value = times, image_off, blank_value
-        self.readout, self.num_classes = readout, num_classes
 
     def _run(self, x: Tensor, record: Sequence[str]):
         n, feats = self.net, {}

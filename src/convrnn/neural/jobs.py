@@ -21,6 +21,7 @@ from .scoring import (DEFAULT_CEILING_SPLITS, NAYEBI_RIDGE_ALPHA, Responses, che
 from .selection import selection_scores
 
 SELECTION_COLUMNS = ["model", "region", "layer", "layer_index", "responsive", "split", "score"]
+SITE_LAYER_COLUMNS = ["model", "region", "site", "layer", "layer_index", "r"]
 from .splits import brainscore_splits, random_splits
 from .summary import layer_table, region_values, time_course
 
@@ -89,12 +90,13 @@ def outer_splits(stimulus_ids, objects, convention: str, n_splits: int):
 def neural_fit_job(features, index, responses, meta, out, *, model, selection_out, ceiling=None,
                    convention="brainscore", regression="per_bin", pairing="matched", n_splits=10, ceiling_splits=None,
                    pls_components=PLS_COMPONENTS, ridge_alpha=NAYEBI_RIDGE_ALPHA, step_ms=10.0, latency_offset_ms=0.0,
-                   window_ms=None, selection_window_ms=SELECTION_WINDOW_MS, selection_folds=5, device=None
-                   ) -> pd.DataFrame:
+                   window_ms=None, selection_window_ms=SELECTION_WINDOW_MS, selection_folds=5, device=None,
+                   site_layers_out=None) -> pd.DataFrame:
     """Rule neural_fit: ``score_features`` for every layer of one model's features (one layer in memory at a time)
     over the bins of ``window_ms``, and the layer selection (``convrnn.neural.selection``) on responses averaged
-    over ``selection_window_ms``, nested in the same splits; writes the fits to ``out`` and the selection scores to
-    ``selection_out``.
+    over ``selection_window_ms``, nested in the same splits; writes the fits to ``out``, the selection scores to
+    ``selection_out`` and each site's r per layer on the time-averaged responses (all images) to
+    ``site_layers_out``.
 
     ``ceiling``: the noise_ceiling table; the brainscore convention takes its split-half values from there."""
     idx = read_parquet(index, required=["layer", "layer_index", "model_step"])
@@ -109,14 +111,15 @@ def neural_fit_job(features, index, responses, meta, out, *, model, selection_ou
     ceiling_splits = ceiling_splits or DEFAULT_CEILING_SPLITS[convention]
     bins = _bins_to_read(responses, n_steps, step_ms, latency_offset_ms, pairing, window_ms, static)
 
-    parts = []
+    parts, means = [], {}
     for b in bins.itertuples(index=False, name=None):
         nd = neural_data.NeuralData.from_parquet(responses, stimulus_ids=ids, bins=[b])
         parts.append(Responses.from_neural(nd, convention, ceiling_splits, with_ceiling=False))
+        means[b] = parts[-1].mean[:, :, 0]
     resp = Responses.concat_bins(parts)
     if convention == "brainscore":
         resp.attach_ceiling(read_parquet(ceiling, required=CEILING_COLUMNS), source=str(ceiling))
-    target, sites = _selection_target(responses, ids, selection_window_ms)
+    target, sites = _selection_target(responses, ids, selection_window_ms, known=means)
 
     splits = outer_splits(np.asarray(ids), meta_df["object"].to_numpy(), convention, n_splits)
     sel_steps = np.arange(1) if static else steps_in_window(n_steps, selection_window_ms, step_ms, latency_offset_ms)
@@ -146,31 +149,39 @@ def neural_fit_job(features, index, responses, meta, out, *, model, selection_ou
     depth = layers.set_index("layer")["layer_index"]
     fits.insert(2, "layer_index", fits["layer"].map(depth).astype("int32"))
 
-    selection = []
+    selection, site_layers = [], []
     for region in sorted(sites["region"].unique()):
         cols = np.flatnonzero(sites["region"].to_numpy() == region)
-        sel = selection_scores(averaged, target[:, cols], meta_df["object"].to_numpy(), splits,
-                               regression="ridge" if convention == "nayebi" else "pls", n_components=pls_components,
-                               ridge_alpha=ridge_alpha, n_folds=selection_folds, device=device)
+        sel, per_site = selection_scores(averaged, target[:, cols], meta_df["object"].to_numpy(), splits,
+                                         regression="ridge" if convention == "nayebi" else "pls",
+                                         n_components=pls_components, ridge_alpha=ridge_alpha,
+                                         n_folds=selection_folds, device=device, per_site=True)
         selection.append(sel.assign(model=model, region=region))
+        site_layers.append(per_site.assign(model=model, region=region,
+                                           site=sites["site"].to_numpy()[cols][per_site["site"]]))
     selection = pd.concat(selection, ignore_index=True)
     selection["layer_index"] = selection["layer"].map(depth).astype("int32")
     selection["responsive"] = selection["layer"].map(responsive)
+    site_layers = pd.concat(site_layers, ignore_index=True)
+    site_layers["layer_index"] = site_layers["layer"].map(depth).astype("int32")
+    if site_layers_out is not None:
+        write_parquet(site_layers[SITE_LAYER_COLUMNS], site_layers_out)
     write_parquet(fits, out)
     write_parquet(selection[SELECTION_COLUMNS], selection_out)
     return fits
 
 
-def _selection_target(responses, ids, window_ms):
-    """(N, S) trial means averaged over the bins of the selection window, and the sites."""
+def _selection_target(responses, ids, window_ms, known=None):
+    """(N, S) trial means averaged over the bins of the selection window, and the sites. ``known``: bin -> (N, S)
+    trial means already read (the scored bins), which are not read again."""
     bins = _window_bins(responses, window_ms)
-    total, sites = None, None
+    total = None
     for b in bins.itertuples(index=False, name=None):
-        nd = neural_data.NeuralData.from_parquet(responses, stimulus_ids=ids, bins=[b])
-        m = nd.mean()[:, :, 0].astype(np.float64)
-        total = m if total is None else total + m
-        sites = nd.sites
-    return total / len(bins), sites
+        m = (known or {}).get(b)
+        if m is None:
+            m = neural_data.NeuralData.from_parquet(responses, stimulus_ids=ids, bins=[b]).mean()[:, :, 0]
+        total = m.astype(np.float64) if total is None else total + m
+    return total / len(bins), neural_data.response_sites(responses)
 
 
 def neural_summary_job(fits, selections, ceiling, out, *, layers_out, time_course_out, placement="graded",

@@ -180,7 +180,17 @@ def span_time_split_r(Xs, Y, splits, n_components=PLS_COMPONENTS, device=None) -
     offsets = (np.arange(G) * N)[:, None]
     stacked = [((offsets + tr).ravel(), (offsets + te).ravel()) for tr, te in splits]
     preds = pls_cv(np.concatenate(list(Xs)), Y.reshape(1, G * N, -1), stacked, n_components, device=device)
-    return np.stack([pearson(p[0].reshape(G, len(te), -1), Y[:, te], axis=1) for p, (_, te) in zip(preds, splits)])
+    out = []
+    for p, (_, te) in zip(preds, splits):
+        p = p[0].reshape(G, len(te), -1)
+        # A bin whose features are the same for every test image (a layer the image has not reached) has one
+        # prediction for all of them, so r is undefined there (NaN, as scipy's pearsonr in Brain-Score). The shared
+        # map's products can differ in the last bit between identical rows; without this they would give an
+        # arbitrary r.
+        flat = np.asarray([np.ptp(np.asarray(Xs[g])[te], axis=0).max() == 0 for g in range(G)])
+        p[flat] = p[flat][:, :1]
+        out.append(pearson(p, Y[:, te], axis=1))
+    return np.stack(out)
 
 
 @dataclass

@@ -13,6 +13,8 @@ sites, Brain-Score's aggregate). This runs
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -39,13 +41,15 @@ def inner_folds(train_idx: np.ndarray, groups: np.ndarray, n_folds: int = 5, see
 
 def selection_scores(layer_features: dict[str, np.ndarray], Y: np.ndarray, groups: np.ndarray, outer_splits, *,
                      regression: str = "pls", n_components: int = PLS_COMPONENTS, ridge_alpha: float | None = 1.0,
-                     alphas=DEFAULT_ALPHAS, n_folds: int = 5, seed: int = 1, device=None) -> pd.DataFrame:
+                     alphas=DEFAULT_ALPHAS, n_folds: int = 5, seed: int = 1, device=None, per_site: bool = False):
     """Selection score of every layer on every outer split's training images and on all images.
 
     ``layer_features[layer]`` is (N, P) (time-averaged), ``Y`` (N, S) time-averaged responses of one region,
     ``groups`` (N,) object labels, ``outer_splits`` the reported fits' (train, test) splits. ``regression``: ``"pls"``
     (PLSRegression(n_components, scale=False)) or ``"ridge"`` (``ridge_alpha``, or per site from ``alphas`` by GCV
-    when None). Returns rows ``layer, split, score`` (split -1: all images)."""
+    when None). Returns rows ``layer, split, score`` (split -1: all images); with ``per_site``, also each site's r
+    per layer on all images (mean over the folds), rows ``layer, site`` (column index of ``Y``) ``, r``: which layer
+    each site prefers."""
     from .solvers import pls_cv, ridge_cv   # torch: the fits only
 
     n = len(Y)
@@ -75,7 +79,7 @@ def selection_scores(layer_features: dict[str, np.ndarray], Y: np.ndarray, group
                                        alpha_selection="gcv", device=device).predictions
     else:
         raise ValueError(f"regression must be 'pls' or 'ridge', got {regression!r}")
-    rows = []
+    rows, sites = [], []
     for layer in layer_features:
         with np.errstate(invalid="ignore"):
             site_r = np.stack([pearson(p, Y[te], axis=0) for p, (_, te) in zip(preds_of[layer], folds)])  # (folds, S)
@@ -84,6 +88,13 @@ def selection_scores(layer_features: dict[str, np.ndarray], Y: np.ndarray, group
             vals = region_r[owner == s]
             rows.append({"layer": layer, "split": s,
                          "score": float(np.nanmean(vals)) if np.isfinite(vals).any() else np.nan})
+        if per_site:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)     # a site r undefined in every fold stays NaN
+                sites.append(pd.DataFrame({"layer": layer, "site": np.arange(Y.shape[1]),
+                                           "r": np.nanmean(site_r[owner == ALL_IMAGES], axis=0)}))
+    if per_site:
+        return pd.DataFrame(rows, columns=SELECTION_COLUMNS), pd.concat(sites, ignore_index=True)
     return pd.DataFrame(rows, columns=SELECTION_COLUMNS)
 
 

@@ -24,6 +24,9 @@ from .placement import placed_layers
 from .selection import ALL_IMAGES, ranked_layers
 
 BIN_KEYS = ["time_bin_start_ms", "time_bin_end_ms"]
+#: a bin whose region ceiling is below this carries no reliable stimulus-driven signal: r**2 / ceiling explodes there,
+#: so the figures do not draw it and time averages leave it out
+MIN_CEILING = 0.1
 REGION_KEYS = ["model", "convention", "regression", "region", "layer", "layer_index", "time_course", "model_step",
                "model_time_ms", "model_time_end_ms", *BIN_KEYS]
 VALUE_COLUMNS = ["r", "r_sem", "ceiling", "score", "score_sem", "n_sites"]
@@ -64,6 +67,7 @@ def aggregate(r_splits: np.ndarray, score_splits: np.ndarray, site_ceiling: np.n
     out = {"r": r, "r_sem": float(_sem(split_r))}
     if convention == "brainscore":
         with np.errstate(invalid="ignore", divide="ignore"):
+            split_score = split_r**2 / region_ceiling
             out.update(ceiling=region_ceiling, score=r**2 / region_ceiling,
                        score_sem=float(_sem(split_r**2)) / abs(region_ceiling))
     else:
@@ -72,6 +76,7 @@ def aggregate(r_splits: np.ndarray, score_splits: np.ndarray, site_ceiling: np.n
                    score=float(_nanmean(split_score, 0)) if np.isfinite(split_score).any() else np.nan,
                    score_sem=float(_sem(split_score)))
     out["n_sites"] = int(r_splits.shape[0])
+    out["score_splits"] = np.asarray(split_score, float)
     return out
 
 
@@ -92,7 +97,9 @@ def region_values(fits: pd.DataFrame, ceiling: pd.DataFrame | None = None) -> pd
         info = dict(zip(REGION_KEYS, key))
         rc = (ceilings.get((info["region"], info["time_bin_start_ms"], info["time_bin_end_ms"]), np.nan)
               if ceilings is not None else np.nan)
-        rows.append({**info, **aggregate(*_site_arrays(g), info["convention"], rc)})
+        vals = aggregate(*_site_arrays(g), info["convention"], rc)
+        vals.pop("score_splits")
+        rows.append({**info, **vals})
     out = pd.DataFrame(rows)
     out["matched"] = (out["time_course"] == "static") | (
         (out["model_time_ms"] == out["time_bin_start_ms"]) & (out["model_time_end_ms"] == out["time_bin_end_ms"]))
@@ -138,7 +145,7 @@ def time_course(fits: pd.DataFrame, selection: pd.DataFrame, ceiling: pd.DataFra
                 placement: str = "graded", graded_layers: int = 3) -> pd.DataFrame:
     """Per model x region x scored bin: the region values of the layer each split chose on its own training images
     (``selection``), static models' layers placed by ``placement``. ``layer``: the layer most splits used for the
-    bin, ``layer_share``: the fraction of splits that used it."""
+    bin, ``layer_share``: the fraction of splits that used it; ``score_splits``: the score of each split."""
     ceilings = region_ceilings(ceiling) if ceiling is not None else None
     rows = []
     for (model, region), g in fits.groupby(["model", "region"], sort=True):
@@ -172,4 +179,19 @@ def time_course(fits: pd.DataFrame, selection: pd.DataFrame, ceiling: pd.DataFra
             rows.append({"model": model, "convention": convention, "region": region, "time_bin_start_ms": start,
                          "time_bin_end_ms": end, "placement": place, "layer": used.index[0],
                          "layer_share": float(used.iloc[0] / len(per_split)), **vals})
+    return pd.DataFrame(rows)
+
+
+def time_averaged(course: pd.DataFrame, min_ceiling: float = MIN_CEILING) -> pd.DataFrame:
+    """Per model x region: the time course's score averaged over its reliable bins (region ceiling >=
+    ``min_ceiling``), per split, then ``score`` (mean over splits) and ``score_sem`` (standard error over splits);
+    ``n_bins`` and the bins' span."""
+    rows = []
+    shown = course[course["ceiling"] >= min_ceiling]
+    for (model, region), g in shown.groupby(["model", "region"], sort=True):
+        per_split = _nanmean(np.stack(g["score_splits"].to_numpy()), 0)            # (F,)
+        rows.append({"model": model, "region": region, "score": float(_nanmean(per_split, 0)),
+                     "score_sem": float(_sem(per_split)), "n_bins": len(g),
+                     "time_bin_start_ms": float(g["time_bin_start_ms"].min()),
+                     "time_bin_end_ms": float(g["time_bin_end_ms"].max())})
     return pd.DataFrame(rows)

@@ -1,8 +1,6 @@
-"""What the search learned: performance per cell feature, and the best value found over trials."""
+"""What the search learned: performance per cell feature, and the best value found over trials (drawn by
+``convrnn.figures.plot_feature_effects`` / ``plot_best_so_far``)."""
 from __future__ import annotations
-
-import os
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,44 +49,3 @@ def best_so_far(trials_df: pd.DataFrame) -> pd.DataFrame:
     df = df.sort_values("number")[["number", "state", "value"]].reset_index(drop=True)
     value = df["value"].where(df["state"] == "COMPLETE").astype(float)
     return df.assign(value=value, best_value=value.cummax().ffill())
-
-
-def plot_feature_effects(effects: pd.DataFrame, paths: Sequence[str | os.PathLike]) -> None:
-    """Mean objective ± s.e.m. per feature level; one row per (feature, level); saved to each path (format by suffix)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from ..figures import PAPER, save_figure
-
-    labels = effects["feature"] + ": " + effects["level"]
-    with sns.axes_style("whitegrid"):
-        fig, ax = plt.subplots(figsize=(6, 1.4 + 0.22 * len(effects)))
-        colors = dict(zip(effects["feature"].unique(), sns.color_palette("tab10", effects["feature"].nunique())))
-        y = np.arange(len(effects))[::-1]
-        for yi, (_, r) in zip(y, effects.iterrows()):
-            ax.errorbar(r["mean"], yi, xerr=0 if np.isnan(r["sem"]) else r["sem"], fmt="o",
-                        color=colors[r["feature"]], ms=4)
-        ax.set_yticks(y, labels, fontsize=7)
-        ax.set_xlabel("objective (val top-1), mean ± s.e.m.")
-        ax.set_title(f"{PAPER['search']}\nperformance per cell feature", fontsize=10)
-        fig.tight_layout()
-        save_figure(fig, paths)
-
-
-def plot_best_so_far(best: pd.DataFrame, paths: Sequence[str | os.PathLike]) -> None:
-    """Each trial's value (dots) and the running best (line); saved to each path (format by suffix)."""
-    import matplotlib.pyplot as plt
-    import seaborn as sns
-
-    from ..figures import PAPER, save_figure
-
-    with sns.axes_style("whitegrid"):
-        fig, ax = plt.subplots(figsize=(6, 3.5))
-        ax.set_title(f"{PAPER['search']}: best objective so far", fontsize=10)
-        sns.scatterplot(data=best, x="number", y="value", color="0.6", s=12, ax=ax, label="trial")
-        ax.step(best["number"], best["best_value"], where="post", color="C3", label="best so far")
-        ax.set_xlabel("trial number")
-        ax.set_ylabel("objective (val top-1)")
-        ax.legend(frameon=False)
-        fig.tight_layout()
-        save_figure(fig, paths)

@@ -1,7 +1,7 @@
 """Architecture search space as plain data (it lives in the workflow config YAML).
 
-A space maps every RGC cell hyperparameter (the keys of ``build(..., cell=...)``) to a spec, plus one
-``edges`` entry for the long-range feedback edges::
+A space maps RGC cell hyperparameters (any key the RGC's config takes: ``cell_keys()``, read from the cell itself)
+to a spec, plus one ``edges`` entry for the long-range feedback edges::
 
     tau_filter_size:   {type: int, low: 1, high: 7}
     gate_nonlinearity: {type: categorical, choices: [sigmoid, tanh]}
@@ -25,15 +25,25 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-# Keys of the ``cell`` override accepted by convrnn.models.build (docs/architecture.md). A typo in the
-# config should fail when the config is read, not in the first of a thousand cluster jobs.
-CELL_KEYS = (
-    "cell_depth", "tau_filter_size", "gate_filter_size", "tau_depth_separable", "gate_depth_separable",
-    "tau_nonlinearity", "gate_nonlinearity", "tau_offset", "tau_multiplier", "gate_offset",
-    "gate_multiplier", "tau_bias", "gate_bias", "ff_filter_size", "in_out_filter_size", "input_to_cell",
-    "input_to_out", "out_residual", "cell_residual", "cell_to_out", "feedback_entry",
-    "feedback_filter_size", "feedback_depth_separable", "feedback_activation", "layer_norm",
-)
+
+def cell_keys() -> list[str]:
+    """The searched cell's hyperparameters: every key of the RGC's config (``build(..., cell=...)``), from the cell
+    class itself. A typo in the config should fail when the config is read, not in the first of a thousand jobs."""
+    # imported here: the zoo brings torch, which readers of a study's tables (search.analysis) do not need
+    from convrnn.models.cells.rgc import ReciprocalGatedCell
+
+    return ReciprocalGatedCell.config_keys()
+
+
+def cell_layers(backbone: str) -> list[str]:
+    """The backbone's cell layers (the nodes carrying the searched cell), from the backbone itself."""
+    from convrnn.models.backbones import BACKBONES
+
+    if backbone not in BACKBONES:
+        raise ValueError(f"backbone must be one of {sorted(BACKBONES)}, got {backbone!r}")
+    return list(BACKBONES[backbone].cell_layers)
+
+
 _KEYS = {  # type -> (required keys, optional keys)
     "categorical": ({"choices"}, set()),
     "int": ({"low", "high"}, {"step", "log"}),
@@ -162,11 +172,12 @@ class SearchSpace:
         if not isinstance(d, Mapping):
             raise ValueError(f"{path} must be a mapping, got {type(d).__name__}")
         params = {}
+        known = cell_keys()
         for name, spec in d.items():
             if name == "edges":
                 continue
-            if name not in CELL_KEYS:
-                raise ValueError(f"{path}.{name}: unknown cell hyperparameter; known: {list(CELL_KEYS)}")
+            if name not in known:
+                raise ValueError(f"{path}.{name}: unknown cell hyperparameter; known: {known}")
             params[name] = ParamSpec.from_config(name, spec, f"{path}.{name}")
         for name, p in params.items():
             if p.type == "tied":
@@ -234,12 +245,6 @@ def _edges_from_config(d: Any, path: str) -> tuple[tuple[tuple[str, str], ...], 
     return tuple(edges), tuple(float(x) for x in ps)
 
 
-# Cell layers per backbone (docs/references.md, Models): the candidate feedback edges run from a later to an earlier cell layer.
-_CELL_LAYERS = {
-    "shallow": [f"conv{i}" for i in (3, 4, 5)],
-    "intermediate": [f"conv{i}" for i in range(4, 11)],
-}
-
 
 def default_space(backbone: str = "intermediate") -> SearchSpace:
     """Paper-like space (docs/references.md, Models and Architecture search). Ranges are ours: the paper's are unpublished.
@@ -247,11 +252,10 @@ def default_space(backbone: str = "intermediate") -> SearchSpace:
     Every range contains the searched median cell's value (e.g. DS 7x7 tau/gate, offsets 0.92/0.70,
     biases 4.1/2.8, ff 2, in_out 3, bypass on). Candidate edges: every top-down edge between cell layers
     spanning at most 3 layers, which for the intermediate backbone contains the paper's ``edges_5``
-    (8->5, 9->6, 10->7, 7->6, 10->9); prior p_edge = 0.5.
+    (8->5, 9->6, 10->7, 7->6, 10->9); prior p_edge = 0.5. The candidate edges run from a later to an earlier cell
+    layer of the backbone (``cell_layers``).
     """
-    if backbone not in _CELL_LAYERS:
-        raise ValueError(f"backbone must be one of {sorted(_CELL_LAYERS)}, got {backbone!r}")
-    layers = _CELL_LAYERS[backbone]
+    layers = cell_layers(backbone)
     yes_no = {"type": "categorical", "choices": [True, False]}
     cfg = {
         "cell_depth": {"type": "categorical", "choices": [16, 32, 64, 128]},

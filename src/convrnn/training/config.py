@@ -8,9 +8,10 @@ warmup) and are documented as such in ``docs/training.md``.
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any, Mapping
+
+from convrnn.checks import check_int, check_number
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("cosine", "step", "constant")
@@ -38,8 +39,8 @@ class DynamicsConfig:
     reference_fraction: float = 0.5
 
     def __post_init__(self):
-        _check_int("dynamics.record_every_steps", self.record_every_steps, minimum=1)
-        _check_float("dynamics.reference_fraction", self.reference_fraction)
+        check_int("dynamics.record_every_steps", self.record_every_steps, minimum=1)
+        check_number("dynamics.reference_fraction", self.reference_fraction)
         if not 0.0 <= self.reference_fraction < 1.0:
             raise ValueError(f"dynamics.reference_fraction must be in [0, 1), got {self.reference_fraction}")
 
@@ -122,34 +123,34 @@ class TrainConfig:
         self._validate()
 
     def _validate(self):
-        _check_int("epochs", self.epochs, minimum=1)
-        _check_int("batch_size", self.batch_size, minimum=1)
+        check_int("epochs", self.epochs, minimum=1)
+        check_int("batch_size", self.batch_size, minimum=1)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_float("lr", self.lr, minimum=0.0, strict=True)
-        _check_float("momentum", self.momentum, minimum=0.0)
+        check_number("lr", self.lr, minimum=0.0, strict=True)
+        check_number("momentum", self.momentum, minimum=0.0)
         if self.momentum >= 1:
             raise ValueError(f"momentum must be < 1, got {self.momentum}")
         _check_bool("nesterov", self.nesterov)
         if self.optimizer == "sgd" and self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
-        _check_float("weight_decay", self.weight_decay, minimum=0.0)
+        check_number("weight_decay", self.weight_decay, minimum=0.0)
         _check_choice("weight_decay_groups", self.weight_decay_groups, WEIGHT_DECAY_GROUPS)
         _check_choice("schedule", self.schedule, SCHEDULES)
-        _check_float("warmup_epochs", self.warmup_epochs, minimum=0.0)
+        check_number("warmup_epochs", self.warmup_epochs, minimum=0.0)
         for i, m in enumerate(self.lr_milestones):
-            _check_int(f"lr_milestones[{i}]", m, minimum=1)
+            check_int(f"lr_milestones[{i}]", m, minimum=1)
         if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
             raise ValueError(f"lr_milestones must be strictly increasing, got {list(self.lr_milestones)}")
-        _check_float("lr_gamma", self.lr_gamma, minimum=0.0, strict=True)
+        check_number("lr_gamma", self.lr_gamma, minimum=0.0, strict=True)
         if self.grad_clip is not None:
-            _check_float("grad_clip", self.grad_clip, minimum=0.0, strict=True)
+            check_number("grad_clip", self.grad_clip, minimum=0.0, strict=True)
         _check_choice("grad_clip_mode", self.grad_clip_mode, GRAD_CLIP_MODES)
-        _check_float("label_smoothing", self.label_smoothing, minimum=0.0)
+        check_number("label_smoothing", self.label_smoothing, minimum=0.0)
         if self.label_smoothing >= 1:
             raise ValueError(f"label_smoothing must be < 1, got {self.label_smoothing}")
-        _check_int("seed", self.seed, minimum=0)
-        _check_int("checkpoint_every_steps", self.checkpoint_every_steps, minimum=1)
-        _check_int("num_workers", self.num_workers, minimum=0)
+        check_int("seed", self.seed, minimum=0)
+        check_int("checkpoint_every_steps", self.checkpoint_every_steps, minimum=1)
+        check_int("num_workers", self.num_workers, minimum=0)
         _check_choice("device", self.device, DEVICES)
         for name in ("bf16", "channels_last", "compile"):
             _check_bool(name, getattr(self, name))
@@ -157,14 +158,14 @@ class TrainConfig:
             if not self.loss_steps:
                 raise ValueError("loss_steps must not be an empty list")
             for i, s in enumerate(self.loss_steps):
-                _check_int(f"loss_steps[{i}]", s)
+                check_int(f"loss_steps[{i}]", s)
         else:
             _check_choice("loss_steps", self.loss_steps, LOSS_STEP_NAMES)
         if self.max_steps is not None:
-            _check_int("max_steps", self.max_steps, minimum=1)
-        _check_int("log_every_steps", self.log_every_steps, minimum=1)
+            check_int("max_steps", self.max_steps, minimum=1)
+        check_int("log_every_steps", self.log_every_steps, minimum=1)
         if self.eval_batch_size is not None:
-            _check_int("eval_batch_size", self.eval_batch_size, minimum=1)
+            check_int("eval_batch_size", self.eval_batch_size, minimum=1)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "TrainConfig":
@@ -203,20 +204,6 @@ def _dynamics_from_dict(d: Mapping[str, Any]) -> DynamicsConfig:
     if unknown:
         raise ValueError(f"unknown dynamics config key(s) {['dynamics.' + k for k in unknown]}; known: {sorted(known)}")
     return DynamicsConfig(**dict(d))
-
-
-def _check_int(name, v, minimum=None):
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"{name} must be an integer, got {v!r}")
-    if minimum is not None and v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
-
-
-def _check_float(name, v, minimum=None, strict=False):
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise ValueError(f"{name} must be a finite number, got {v!r}")
-    if minimum is not None and (v <= minimum if strict else v < minimum):
-        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum}, got {v}")
 
 
 def _check_bool(name, v):

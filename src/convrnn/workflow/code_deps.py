@@ -11,7 +11,11 @@ Edges are followed per imported name, files are whole modules:
 - a name imported through a package's ``__init__`` (``from convrnn.neural import score_features``) leads to the
   module that defines it; the ``__init__`` file itself is a dependency, its other re-exports are not;
 - a name a package provides on first use (a module-level ``__getattr__``, PEP 562: ``convrnn.neural``) cannot be
-  traced statically, so it counts as every module of that package: an edit reruns too much rather than too little.
+  traced statically, so it counts as every module of that package: an edit reruns too much rather than too little;
+- likewise a package whose ``__init__`` imports modules by computed name when it is imported
+  (``importlib.import_module`` or ``__import__`` at its top level or in a function its top level calls:
+  ``convrnn.models.cells`` imports every module it holds): importing it counts as every module of the package, so a
+  module added there is a dependency.
 """
 from __future__ import annotations
 
@@ -41,6 +45,7 @@ class _Module:
     local_imports: dict[str, list[_Import]] = field(default_factory=dict)  # top-level def/class -> imports inside it
     references: dict[str, set[str]] = field(default_factory=dict)  # top-level def/class -> names it mentions
     bound_by_import: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (module, attr)
+    imports_by_name: set[str] = field(default_factory=set)  # top-level def/class (or _TOP) importing a computed name
 
 
 def _absolute(module: str | None, level: int, current: str, is_package: bool) -> str:
@@ -60,6 +65,16 @@ def _imports(nodes, current: str, is_package: bool) -> list[_Import]:
             mod = _absolute(node.module, node.level, current, is_package)
             out.append(_Import(mod, tuple(a.name for a in node.names)))
     return [i for i in out if i.module == PACKAGE or i.module.startswith(PACKAGE + ".")]
+
+
+def _imports_by_name(nodes) -> bool:
+    """Whether these nodes call ``importlib.import_module`` / ``__import__``: a module named at run time."""
+    for node in nodes:
+        if isinstance(node, ast.Call):
+            f = node.func
+            if (f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", None)) in ("import_module", "__import__"):
+                return True
+    return False
 
 
 def _walk_no_defs(stmts):
@@ -143,6 +158,10 @@ class CodeIndex:
                 mod.references[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
             top = [n for n in tree.body if n not in defs]
             mod.references[_TOP] = {n.id for node in top for n in ast.walk(node) if isinstance(n, ast.Name)}
+        if is_package:
+            mod.imports_by_name = {node.name for node in defs if _imports_by_name(ast.walk(node))}
+            if _imports_by_name(_walk_no_defs(tree.body)):
+                mod.imports_by_name.add(_TOP)
         for node in tree.body:
             if isinstance(node, ast.ImportFrom):
                 src = _absolute(node.module, node.level, name, is_package)
@@ -203,6 +222,9 @@ class CodeIndex:
             # A package's re-exports run too, but only the names actually used count (followed below).
             if not (mod.is_package and name is not None and self._reexport(mod, imp)):
                 self._follow(imp, seen, files)
+        # a package that imports modules by computed name as it is imported: any of its modules may be among them
+        if mod.imports_by_name & self._closure(mod, {_TOP}):
+            self._use_every_submodule(module, mod, seen, files)
         if name is None:
             for imps in mod.local_imports.values():
                 for imp in imps:
@@ -218,9 +240,15 @@ class CodeIndex:
                 self._follow(_Import(src, (attr,) if attr else ()), seen, files)
         if (name and mod.is_package and "__getattr__" in mod.references and name not in mod.references
                 and name not in mod.bound_by_import):
-            for sub in sorted(mod.path.parent.glob("*.py")):   # a lazily provided name: any submodule may hold it
-                if sub.name != "__init__.py":
-                    self._use(f"{module}.{sub.stem}", None, seen, files)
+            self._use_every_submodule(module, mod, seen, files)   # a lazily provided name: any module may hold it
+
+    def _use_every_submodule(self, module: str, mod: _Module, seen, files) -> None:
+        """Every module and subpackage of the package ``module``, whole."""
+        for sub in sorted(mod.path.parent.iterdir()):
+            if sub.suffix == ".py" and sub.name != "__init__.py":
+                self._use(f"{module}.{sub.stem}", None, seen, files)
+            elif sub.is_dir() and (sub / "__init__.py").is_file():
+                self._use(f"{module}.{sub.name}", None, seen, files)
 
     @staticmethod
     def _reexport(mod: _Module, imp: _Import) -> bool:

@@ -30,14 +30,21 @@ Initialisation and weight decay as the reference: cell kernels Glorot-uniform, o
 ``kernel_init_scale`` (median cell: 0.6393, TF fans, so depthwise kernels count k*k*C inputs); all biases 0;
 the residual projection Glorot. ``weight_decay`` applies to kernels only (biases, depth-separable biases and
 the projection are unregularised). ``layer_norm``: GroupNorm(1) on the pre-activation of c' and of h'.
+
+In the backbones (``backbones``): the shallow model has the 2018 cell in conv3-5 after an elu pre-conv; the
+intermediate model is the searched median model: plain conv nodes (no basic blocks), the median cell in conv4-10
+after a pre-conv without activation (the cell applies elu, ``input_activation``), and the feedback ``EDGES_5``.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .cells import Cell, activation, register_cell
-from .tf_init import init_conv_
+from convrnn.checks import check_int
+
+from ..tf_init import init_conv_
+from ..weight_decay import unregularised
+from .base import Cell, Placement, activation, register_cell
 
 GATE_NONLINEARITIES = ("sigmoid", "tanh")
 CLIP_KERNELS = ("separable", "temporal")
@@ -68,16 +75,24 @@ MEDIAN_RGC = dict(
     kernel_init_scale=0.6393378386273998, weight_decay=0.0002033999204146308, clip_kernels="separable",
 )
 
+#: The median model's long-range feedback (CR ``model_func.py``, ``edges_5``): conv8->5, 9->6, 10->7, 7->6, 10->9.
+EDGES_5 = (("conv8", "conv5"), ("conv9", "conv6"), ("conv10", "conv7"), ("conv7", "conv6"), ("conv10", "conv9"))
+
 
 @register_cell("rgc")
 class ReciprocalGatedCell(Cell):
     takes_feedback = True
     decay_biases = False
     defaults = {**RGC_2018, "in_out_filter_size": 3}
+    channel_keys = ("cell_depth",)   # the out depth is the node's (its pre-conv depth, scaled with the node)
+    backbones = {
+        "shallow": Placement(configs=RGC_2018, pre_activation=True),
+        "intermediate": Placement(configs=MEDIAN_RGC, pre_activation=False, blocks=False, edges=EDGES_5),
+    }
 
-    def __init__(self, in_ch, res_ch=0, fb_ch=0, map_hw=None, **cfg):
-        super().__init__(in_ch, res_ch, fb_ch, map_hw, **cfg)
-        k = self.cfg
+    def __init__(self, **kw):
+        super().__init__(**kw)
+        k, in_ch, res_ch, fb_ch = self.cfg, self.in_ch, self.res_ch, self.fb_ch
         for key in ("tau_nonlinearity", "gate_nonlinearity"):
             if k[key] not in GATE_NONLINEARITIES:
                 raise ValueError(f"cell 'rgc' {key} must be one of {GATE_NONLINEARITIES}, got {k[key]!r}")
@@ -86,10 +101,8 @@ class ReciprocalGatedCell(Cell):
         if k["feedback_entry"] not in FEEDBACK_ENTRIES:
             raise ValueError(f"cell 'rgc' feedback_entry must be one of {FEEDBACK_ENTRIES}, got {k['feedback_entry']!r}")
         for key in ("tau_filter_size", "ff_filter_size", "in_out_filter_size", "feedback_filter_size"):
-            if isinstance(k[key], bool) or not isinstance(k[key], int) or k[key] < 1:
-                raise ValueError(f"cell 'rgc' {key} must be an int >= 1, got {k[key]!r}")
-        if isinstance(k["gate_filter_size"], bool) or not isinstance(k["gate_filter_size"], int) or k["gate_filter_size"] < 0:
-            raise ValueError(f"cell 'rgc' gate_filter_size must be an int >= 0, got {k['gate_filter_size']!r}")
+            check_int(f"cell 'rgc' {key}", k[key], 1)
+        check_int("cell 'rgc' gate_filter_size", k["gate_filter_size"], 0)
         self.f_in = activation(k["input_activation"], "cell 'rgc' input_activation")
         self.f_c = activation(k["cell_activation"], "cell 'rgc' cell_activation")
         self.f_o = activation(k["out_activation"], "cell 'rgc' out_activation")
@@ -128,8 +141,9 @@ class ReciprocalGatedCell(Cell):
             self.gate_h = None
         self.conv_res_gate = (self._conv(res_ch, D, gk or tk, bias, clip=self.clip_temporal)
                               if k["residual_to_out_gate"] else None)
-        # residual_add: 1x1 projection without bias when depths differ (TF Glorot)
-        self.proj = (init_conv_(nn.Conv2d(res_ch, D, 1, bias=False)) if k["out_residual"] and res_ch != D else None)
+        # residual_add: 1x1 projection without bias when depths differ (TF Glorot), created without a regulariser
+        self.proj = (unregularised(init_conv_(nn.Conv2d(res_ch, D, 1, bias=False)))
+                     if k["out_residual"] and res_ch != D else None)
         self.norm_h = nn.GroupNorm(1, D) if k["layer_norm"] else nn.Identity()
 
     def _clip(self, k: int) -> tuple[int, int]:
